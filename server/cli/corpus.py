@@ -1,0 +1,62 @@
+"""Tokenize MIDI files into the corpus the model learns from.
+
+Reads MIDI files (type 0 and 1; folders are searched recursively), merges their tracks, leaves
+out drums, and writes each piece's events (chords of the notes that start together, rests,
+duration and dynamic classes) to OUT/pieces.jsonl, with the vocabulary in OUT/vocab.json.
+A file that cannot be read is skipped with one line saying why; the run ends with a summary.
+
+examples:
+  playbach corpus --bach --out data/bach        the Bach chorales bundled with music21
+  playbach corpus ~/midi/cello --out data/cello  any folder of your own MIDI files
+"""
+import json
+import sys
+from pathlib import Path
+
+from playbach.corpus import bach, store, tokenize
+from playbach.corpus.midi import DEFAULT_MIN_REST, DEFAULT_TOLERANCE
+
+
+def add_arguments(parser):
+    parser.add_argument("sources", nargs="*", metavar="SRC", help="MIDI files or folders")
+    parser.add_argument("--out", required=True, type=Path, help="folder to write the corpus to")
+    parser.add_argument("--bach", action="store_true",
+                        help="add the Bach chorales bundled with music21 (exported to OUT/midi)")
+    parser.add_argument("--limit", type=int, metavar="N",
+                        help="with --bach: only the first N chorales")
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="BEATS",
+                        help="notes starting this close form one chord (default: 1/24 beat)")
+    parser.add_argument("--min-rest", type=float, default=DEFAULT_MIN_REST, metavar="BEATS",
+                        help="shorter silences are articulation, not rests (default: 1/4 beat)")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+
+def run(args):
+    sources = list(args.sources)
+    progress = sys.stderr.isatty()
+    if args.bach:
+        sources.append(bach.export_chorales(args.out / "midi", args.limit, progress))
+    if not sources:
+        raise SystemExit("playbach corpus: give MIDI files or folders, or --bach")
+    try:
+        files = tokenize.midi_files(sources)
+    except FileNotFoundError as error:
+        raise SystemExit("playbach corpus: %s" % error)
+    pieces, skipped, duplicates = tokenize.tokenize(files, args.tolerance, args.min_rest,
+                                                    progress)
+    vocab = tokenize.vocabulary(pieces)
+    summary = tokenize.summarize(files, pieces, skipped, duplicates, vocab)
+    store.write_corpus(args.out, pieces, vocab, summary)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(_readable(summary, args.out))
+    return 0 if pieces else 1
+
+
+def _readable(summary, folder):
+    coverage = ", ".join("%s %.1f%%" % (top.replace("_", " "), 100 * share)
+                         for top, share in summary["coverage"].items())
+    return ("%(files_ok)d files read, %(files_skipped)d skipped, %(duplicates)d duplicates "
+            "dropped: %(pieces)d pieces, %(tokens)d events, %(vocab_size)d distinct tokens\n"
+            % summary + "token coverage: %s\nwritten to %s" % (coverage, folder))

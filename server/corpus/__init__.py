@@ -1,0 +1,1 @@
+"""MIDI files to event tokens: the corpus the model learns from."""
