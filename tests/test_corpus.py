@@ -1,8 +1,6 @@
 """MIDI files to events: exact tokens from files built here with mido, bad files skipped and
 reported, and a slice of the real Bach chorales from music21."""
 import json
-import subprocess
-import sys
 
 import mido
 import pytest
@@ -10,6 +8,7 @@ import pytest
 from playbach.corpus import store
 from playbach.corpus.midi import MidiError, read_notes, read_piece
 from playbach.corpus.tokenize import midi_files, tokenize
+from conftest import CHORALES, playbach
 
 TPB = 480  # ticks per beat
 
@@ -140,11 +139,6 @@ def test_tokenize_skips_bad_files_keeps_good_ones_and_drops_duplicates(tmp_path,
     assert "skipped %s: not a readable MIDI file" % (folder / "broken.mid") in caplog.text
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "playbach", *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
-
-
 def test_corpus_command_writes_the_documented_format_and_a_json_summary(tmp_path):
     folder = tmp_path / "midi"
     folder.mkdir()
@@ -153,7 +147,7 @@ def test_corpus_command_writes_the_documented_format_and_a_json_summary(tmp_path
     write(folder / "two.mid", 0, track((0, on(60)), (1, off(60)), (2, on(65)), (3, off(65))))
     (folder / "bad.mid").write_text("garbage")
     out = tmp_path / "corpus"
-    result = run_cli("corpus", folder, "--out", out, "--json")
+    result = playbach("corpus", folder, "--out", out, "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["files_ok"] == 2 and summary["files_skipped"] == 1
@@ -170,7 +164,7 @@ def test_corpus_command_writes_the_documented_format_and_a_json_summary(tmp_path
 
 
 def test_corpus_command_readable_summary_and_missing_source(tmp_path):
-    result = run_cli("corpus", tmp_path / "nowhere", "--out", tmp_path / "out")
+    result = playbach("corpus", tmp_path / "nowhere", "--out", tmp_path / "out")
     assert result.returncode != 0
     assert "no such file or folder" in result.stderr
     assert "Traceback" not in result.stderr
@@ -184,13 +178,11 @@ def test_load_pieces_names_the_bad_line(tmp_path):
         store.load_pieces(tmp_path)
 
 
-def test_bach_chorales_slice(tmp_path):
-    out = tmp_path / "bach"
-    result = run_cli("corpus", "--bach", "--limit", "12", "--out", out, "--json")
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+def test_bach_chorales_slice(bach_corpus):
+    out, summary = bach_corpus
     assert summary["files_skipped"] == 0
-    assert 8 <= summary["pieces"] <= 12  # a few of the first twelve are not in four parts
+    # A few of the first chorales are not in four parts and are left out.
+    assert CHORALES * 2 // 3 <= summary["pieces"] <= CHORALES
     pieces = store.load_pieces(out)
     # All four voices start together (three pitches where two voices share one).
     assert all(len(piece.events[0][0]) >= 3 for piece in pieces)

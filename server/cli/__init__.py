@@ -5,7 +5,7 @@ import logging
 
 # Each subcommand is a module of this package with a docstring (its help),
 # add_arguments(parser) and run(args) -> exit status.
-COMMANDS = ("corpus",)
+COMMANDS = ("corpus", "train", "export", "eval")
 
 
 def main(argv=None):

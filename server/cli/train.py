@@ -1,0 +1,49 @@
+"""Train the next-event model on a corpus (needs the train extra: pip install 'playbach[train]').
+
+Splits the corpus by piece (80/10/10, fixed seed) so no test piece is ever seen in training,
+transposes the training pieces into all 12 keys, and trains two stacked LSTMs with heads for the
+next symbol, duration and dynamic until the validation loss stops improving. Writes
+OUT/NAME.weights.h5 and the model card OUT/NAME.json; then run playbach export and playbach eval.
+
+example:
+  playbach corpus --bach --out data/bach
+  playbach train data/bach --out models
+"""
+from pathlib import Path
+
+
+def add_arguments(parser):
+    parser.add_argument("corpus", type=Path, help="corpus folder written by playbach corpus")
+    parser.add_argument("--out", type=Path, default=Path("models"), help="folder (default: models)")
+    parser.add_argument("--name", default="playbach", help="file name stem (default: playbach)")
+    parser.add_argument("--epochs", type=int, default=50, help="at most this many (default: 50)")
+    parser.add_argument("--patience", type=int, default=3,
+                        help="stop after this many epochs without a better validation loss")
+    parser.add_argument("--minutes", type=float, help="stop after the epoch that crosses this")
+    parser.add_argument("--seed", type=int, default=0, help="split and initialisation seed")
+    parser.add_argument("--limit", type=int, metavar="N", help="use only the first N pieces")
+    parser.add_argument("--context", type=int, metavar="EVENTS",
+                        help="events of context the window model reads (default: 40)")
+    parser.add_argument("--units", type=int, nargs="+", metavar="N",
+                        help="LSTM sizes, one per layer (default: 256 256)")
+    parser.add_argument("--batch-size", type=int, help="windows per batch (default: 128)")
+
+
+def run(args):
+    from playbach.model.train import train
+
+    hyper = {}
+    if args.context:
+        hyper.update(context_events=args.context, window=4 * args.context)
+    if args.units:
+        hyper["lstm_units"] = args.units
+    if args.batch_size:
+        hyper["batch_size"] = args.batch_size
+    card = train(args.corpus, args.out, args.name, hyper, args.epochs, args.patience,
+                 args.minutes, args.seed, args.limit)
+    training = card["training"]
+    print("trained %d epochs in %d s (best: epoch %d, validation loss %.4f); wrote %s"
+          % (training["epochs"], training["seconds"], training["best_epoch"],
+             training["history"]["val_loss"][training["best_epoch"] - 1],
+             args.out / (args.name + ".json")))
+    return 0

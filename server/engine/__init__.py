@@ -1,0 +1,1 @@
+"""Generation: the model turned into music, one event at a time (TFLite interpreter only)."""

@@ -1,0 +1,144 @@
+"""Sample events from a model, one symbol at a time.
+
+An event is sampled as its notes in ascending pitch and then ``<end>``, at which point its
+duration and dynamic are sampled from the same step's heads. The sampler only ever offers notes
+above the last one (so every chord is valid), at most ``max_notes`` of them, and never lets one
+event repeat more than ``max_repeats`` times in a row.
+"""
+import numpy as np
+
+from playbach.model.vocabulary import NONE
+
+
+class StepReader:
+    """Feeds a step model one symbol at a time, carrying its LSTM state."""
+
+    def __init__(self, model):
+        self.model = model
+        self.reset()
+
+    def reset(self):
+        self.state = self.model.zero_state()
+
+    def read(self, symbol, duration, dynamic):
+        log_probs, self.state = self.model.step(symbol, duration, dynamic, self.state)
+        return log_probs
+
+
+class WindowReader:
+    """Feeds a window model the last ``window`` symbols at each step (the seed's way)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.reset()
+
+    def reset(self):
+        self.history = ([], [], [])
+
+    def read(self, symbol, duration, dynamic):
+        for values, value in zip(self.history, (symbol, duration, dynamic)):
+            values.append(value)
+            del values[:-self.model.window]
+        return self.model.predict(*self.history)
+
+
+def reader_for(model):
+    return StepReader(model) if model.kind == "step" else WindowReader(model)
+
+
+def note_symbols(vocabulary):
+    """The symbol index of each MIDI note 0-127, as an array."""
+    return np.array([vocabulary.event_symbols((n,))[0] for n in range(128)])
+
+
+def sample(log_probs, rng, temperature=1.0, top_k=0, top_p=1.0, allowed=None):
+    """Draw an index from log-probabilities, sharpened or flattened by ``temperature``, kept to
+    the ``top_k`` most likely (0: all) and to the smallest set holding ``top_p`` of the mass;
+    ``allowed`` (a boolean mask) removes the rest. ``temperature`` 0 takes the most likely."""
+    logits = np.asarray(log_probs, np.float64).copy()
+    if allowed is not None:
+        logits[~allowed] = -np.inf
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    logits = logits / temperature
+    order = np.argsort(-logits, kind="stable")
+    if top_k:
+        logits[order[top_k:]] = -np.inf
+    probs = np.exp(logits - logits[order[0]])
+    probs /= probs.sum()
+    if top_p < 1.0:
+        cumulative = np.cumsum(probs[order])
+        cut = int(np.searchsorted(cumulative, top_p)) + 1
+        probs[order[cut:]] = 0.0
+        probs /= probs.sum()
+    return int(rng.choice(len(probs), p=probs))
+
+
+class Generator:
+    """Generates events ``(notes, duration, dynamic)`` from a model and a primer."""
+
+    def __init__(self, model, vocabulary, seed=None, temperature=1.0, top_k=0, top_p=1.0,
+                 max_notes=4, max_repeats=4):
+        self.vocabulary = vocabulary
+        self.reader = reader_for(model)
+        self.rng = np.random.default_rng(seed)
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
+        self.max_notes, self.max_repeats = max_notes, max_repeats
+        self._note_symbols = note_symbols(vocabulary)
+        self.reset()
+
+    def reset(self):
+        """Forget everything, as before a new piece."""
+        self.reader.reset()
+        self.recent = []
+        self.log_probs = self.reader.read(self.vocabulary.end, NONE, NONE)
+
+    def prime(self, events):
+        """Read ``events`` as if they had just been played."""
+        for event in events:
+            self._read_event(*event)
+
+    def next_event(self):
+        """Sample the next event and read it; return ``(notes, duration, dynamic)``."""
+        vocabulary = self.vocabulary
+        notes = []
+        while True:
+            allowed = self._allowed(notes)
+            symbol = sample(self.log_probs["symbol"], self.rng, self.temperature, self.top_k,
+                            self.top_p, allowed)
+            if symbol == vocabulary.end:
+                break
+            notes.append(vocabulary.note(symbol))
+            self.log_probs = self.reader.read(symbol, NONE, NONE)
+        duration = vocabulary.durations[sample(self.log_probs["duration"], self.rng,
+                                               self.temperature)]
+        dynamic = None
+        if notes:
+            dynamic = vocabulary.dynamics[sample(self.log_probs["dynamic"], self.rng,
+                                                 self.temperature)]
+        event = (tuple(notes), duration, dynamic)
+        self._read_end(event)
+        return event
+
+    def _allowed(self, notes):
+        vocabulary = self.vocabulary
+        allowed = np.zeros(len(vocabulary.symbols), bool)
+        allowed[vocabulary.end] = True
+        if len(notes) < self.max_notes:
+            allowed[self._note_symbols[notes[-1] + 1 if notes else 0:]] = True
+        repeated = self.recent[-self.max_repeats:]
+        if (len(repeated) == self.max_repeats and len(set(repeated)) == 1
+                and repeated[0] == tuple(notes) and allowed.sum() > 1):
+            allowed[vocabulary.end] = False  # a guard against collapsing into one note
+        return allowed
+
+    def _read_event(self, notes, duration, dynamic):
+        for symbol in self.vocabulary.event_symbols(notes)[:-1]:
+            self.log_probs = self.reader.read(symbol, NONE, NONE)
+        self._read_end((tuple(notes), duration, dynamic))
+
+    def _read_end(self, event):
+        notes, duration, dynamic = event
+        self.recent = (self.recent + [tuple(notes)])[-self.max_repeats:]
+        self.log_probs = self.reader.read(self.vocabulary.end,
+                                          *self.vocabulary.end_inputs(duration, dynamic))

@@ -1,0 +1,1 @@
+"""The next-event model: symbols, training, export, evaluation."""

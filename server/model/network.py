@@ -1,0 +1,70 @@
+"""The network, in Keras: read it top to bottom.
+
+Each step reads one symbol (a note, or the ``<end>`` of an event with that event's duration and
+dynamic) and predicts three things: the next symbol, and the duration and dynamic the event
+would have if the next symbol ended it.
+
+    symbol ─ embedding ─┐
+    duration ─ embedding ─┼─ concat ─ LSTM ─ dropout ─ LSTM ─ dropout ─┬─ next symbol
+    dynamic ─ embedding ─┘                                           ├─ duration
+                                                                     └─ dynamic
+"""
+import keras
+from keras import layers, ops
+
+HEADS = ("symbol", "duration", "dynamic")
+
+
+def build(hyper, vocabulary):
+    """Return the sequence model: ``(symbols, durations, dynamics)`` of shape (batch, time) in,
+    a dict of log-probabilities per head out (batch, time, classes)."""
+    symbols = keras.Input((None,), dtype="int32", name="symbols")
+    durations = keras.Input((None,), dtype="int32", name="durations")
+    dynamics = keras.Input((None,), dtype="int32", name="dynamics")
+    x = layers.Concatenate(name="read")([
+        # Masking <pad> (index 0) lets the LSTMs skip a window's left padding entirely.
+        layers.Embedding(len(vocabulary.symbols), hyper["symbol_embedding"], mask_zero=True,
+                         name="symbol_embedding")(symbols),
+        layers.Embedding(len(vocabulary.durations) + 1, hyper["duration_embedding"],
+                         name="duration_embedding")(durations),
+        layers.Embedding(len(vocabulary.dynamics) + 1, hyper["dynamic_embedding"],
+                         name="dynamic_embedding")(dynamics)])
+    for i, units in enumerate(hyper["lstm_units"]):
+        x = layers.LSTM(units, return_sequences=True, name="lstm_%d" % i)(x)
+        x = layers.Dropout(hyper["dropout"], name="dropout_%d" % i)(x)
+    outputs = {
+        "symbol": layers.Dense(len(vocabulary.symbols), name="symbol")(x),
+        "duration": layers.Dense(len(vocabulary.durations), name="duration")(x),
+        "dynamic": layers.Dense(len(vocabulary.dynamics), name="dynamic")(x),
+    }
+    outputs = {head: layers.Activation("log_softmax", name=head + "_log_probs")(logits)
+               for head, logits in outputs.items()}
+    return keras.Model([symbols, durations, dynamics], outputs, name="playbach")
+
+
+def masked_nll(targets, log_probs):
+    """Mean negative log-likelihood in nats over the targets that are not ``IGNORED`` (< 0)."""
+    targets = ops.cast(targets, "int32")
+    scored = ops.cast(targets >= 0, log_probs.dtype)
+    picked = ops.take_along_axis(log_probs, ops.expand_dims(ops.maximum(targets, 0), -1), -1)
+    return -ops.sum(ops.squeeze(picked, -1) * scored) / ops.maximum(ops.sum(scored), 1.0)
+
+
+def step(model, symbol, duration, dynamic, states):
+    """One step of ``model`` from explicit LSTM states: inputs of shape (batch,), states a list
+    ``[h0, c0, h1, c1, ...]``; returns ``(log-probabilities per head, new states)``.
+
+    This is the same arithmetic as the sequence model, one position at a time, so the exported
+    step model carries its memory between calls instead of rereading a window.
+    """
+    x = ops.concatenate([
+        model.get_layer("symbol_embedding")(symbol),
+        model.get_layer("duration_embedding")(duration),
+        model.get_layer("dynamic_embedding")(dynamic)], axis=-1)
+    new_states = []
+    for i in range(len(states) // 2):
+        cell = model.get_layer("lstm_%d" % i).cell
+        x, (h, c) = cell(x, [states[2 * i], states[2 * i + 1]])
+        new_states += [h, c]
+    log_probs = {head: ops.log_softmax(model.get_layer(head)(x), axis=-1) for head in HEADS}
+    return log_probs, new_states

@@ -1,0 +1,193 @@
+"""The model pipeline: vocabulary, split, windows, then a tiny model trained, exported to every
+TFLite variant and evaluated through the same code as the shipped one."""
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import playbach_protocol as protocol
+from playbach.corpus import store
+from playbach.corpus.midi import Piece
+from playbach.model import dataset
+from playbach.model.card import card_for, load_card
+from playbach.model.vocabulary import END, IGNORED, NONE, PAD, Vocabulary, transpose
+from conftest import playbach
+
+
+def events(text):
+    return [protocol.parse_event(t) for t in text.split()]
+
+
+def test_vocabulary_factors_chords_into_notes_and_an_end():
+    vocabulary = Vocabulary.default()
+    assert len(vocabulary.symbols) == 130
+    assert vocabulary.symbols[:2] == [PAD, END] and vocabulary.pad == 0
+    (symbols, durations, dynamics), targets = vocabulary.encode_piece(
+        events("A2.G#3:1/2:mf R:1 B2:2:ff"))
+    a2, gs3, b2 = (vocabulary.event_symbols((n,))[0] for n in (45, 56, 47))
+    end = vocabulary.end
+    # The stream is "<end> A2 G#3 <end> <end> B2 <end>": inputs all but the last symbol.
+    assert list(symbols) == [end, a2, gs3, end, end, b2]
+    assert list(durations) == [NONE, NONE, NONE, 1 + protocol.DURATIONS.index("1/2"),
+                               1 + protocol.DURATIONS.index("1"), NONE]
+    assert list(dynamics) == [NONE, NONE, NONE, 1 + protocol.DYNAMICS.index("mf"), NONE, NONE]
+    assert list(targets[0]) == [a2, gs3, end, end, b2, end]
+    # Duration and dynamic are scored where the next symbol ends an event; a rest has no dynamic.
+    assert list(targets[1]) == [IGNORED, IGNORED, protocol.DURATIONS.index("1/2"),
+                                protocol.DURATIONS.index("1"), IGNORED,
+                                protocol.DURATIONS.index("2")]
+    assert list(targets[2]) == [IGNORED, IGNORED, protocol.DYNAMICS.index("mf"), IGNORED,
+                                IGNORED, protocol.DYNAMICS.index("ff")]
+
+
+def test_every_chord_is_representable():
+    vocabulary = Vocabulary.default()
+    chord = tuple(range(0, 128, 7))
+    symbols = vocabulary.event_symbols(chord)
+    assert [vocabulary.note(s) for s in symbols[:-1]] == list(chord)
+
+
+def test_transpose_refuses_to_leave_the_midi_range():
+    assert transpose(events("C4:1:mf R:1"), 2) == events("D4:1:mf R:1")
+    assert transpose(events("G9:1:mf"), 1) is None
+    assert transpose(events("C-1:1:mf"), -1) is None
+
+
+def test_split_is_by_piece_deterministic_and_disjoint():
+    pieces = [Piece("p%03d" % i, events("C4:1:mf"), 120, "4/4") for i in range(100)]
+    split = dataset.split_by_piece(pieces, seed=0)
+    assert [len(split[p]) for p in ("train", "validation", "test")] == [80, 10, 10]
+    names = [set(p.name for p in split[part]) for part in split]
+    assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])
+    again = dataset.split_by_piece(list(reversed(pieces)), seed=0)
+    assert [p.name for p in again["test"]] == [p.name for p in split["test"]]
+    other = dataset.split_by_piece(pieces, seed=1)
+    assert [p.name for p in other["test"]] != [p.name for p in split["test"]]
+    with pytest.raises(ValueError, match="lacks 1 pieces of the model's split"):
+        dataset.pieces_by_name(pieces, ["p001", "nowhere"])
+
+
+def test_windows_cover_every_target_and_pad_the_end():
+    vocabulary = Vocabulary.default()
+    piece = Piece("p", events(" ".join(["C4.E4:1/2:mf"] * 10)), 120, "4/4")  # 31 steps
+    (symbols, _, _), (targets, _, _) = dataset.windows(
+        dataset.encode([piece], vocabulary), vocabulary, length=12, stride=6)
+    stream = dataset.encode([piece], vocabulary)[0][0][0]
+    assert len(stream) == 30
+    assert symbols.shape == (4, 12)  # starts 0, 6, 12, and 18 to reach the end
+    for row, start in enumerate((0, 6, 12, 18)):
+        assert list(symbols[row]) == list(stream[start:start + 12])
+    assert (targets >= 0).all()
+    short = Piece("s", events("C4:1:mf"), 120, "4/4")
+    (symbols, _, _), (targets, _, _) = dataset.windows(
+        dataset.encode([short], vocabulary), vocabulary, length=12, stride=6)
+    assert symbols.shape == (1, 12)
+    assert list(symbols[0, 2:]) == [vocabulary.pad] * 10
+    assert list(targets[0, 2:]) == [IGNORED] * 10
+
+
+def test_tiny_model_card_records_split_hyperparameters_and_files(tiny_model, bach_corpus):
+    card = load_card(tiny_model)
+    _, summary = bach_corpus
+    split = card["split"]
+    assert len(split["train"]) + len(split["validation"]) + len(split["test"]) == \
+        summary["pieces"]
+    assert not set(split["train"]) & set(split["test"])
+    assert card["hyperparameters"]["lstm_units"] == [48, 48]
+    assert card["hyperparameters"]["window"] == 40
+    assert card["training"]["epochs"] == 1
+    assert set(card["files"]) == {"window", "step"}
+    for kind in ("window", "step"):
+        assert set(card["files"][kind]) == {"float32", "float16", "int8"}
+        for name in card["files"][kind].values():
+            assert (tiny_model.parent / name).stat().st_size > 10_000
+            assert card_for(tiny_model.parent / name)[0] == tiny_model
+
+
+def held_out_windows(card_path, corpus, count=3):
+    """Full windows (length = the model's window) from the card's held-out pieces."""
+    card = load_card(card_path)
+    vocabulary = Vocabulary.from_card(card)
+    pieces = dataset.pieces_by_name(store.load_pieces(corpus),
+                                    card["split"]["validation"] + card["split"]["test"])
+    (symbols, durations, dynamics), _ = dataset.windows(
+        dataset.encode(pieces, vocabulary), vocabulary, card["hyperparameters"]["window"],
+        card["hyperparameters"]["window"])
+    full = (symbols != vocabulary.pad).all(axis=1)
+    return symbols[full][:count], durations[full][:count], dynamics[full][:count]
+
+
+def test_exported_models_match_keras(tiny_model, bach_corpus):
+    from playbach.model.runtime import StepModel, WindowModel
+    from playbach.model.train import load_model
+
+    model, card = load_model(tiny_model)
+    symbols, durations, dynamics = held_out_windows(tiny_model, bach_corpus[0])
+    assert len(symbols) >= 3
+    expected = model({"symbols": symbols, "durations": durations, "dynamics": dynamics})
+    expected = {head: np.asarray(values)[:, -1] for head, values in expected.items()}
+    folder = tiny_model.parent
+    for precision, tolerance in (("float32", 1e-4), ("float16", 0.02), ("int8", 0.1)):
+        window = WindowModel(folder / card["files"]["window"][precision])
+        step = StepModel(folder / card["files"]["step"][precision])
+        for row in range(len(symbols)):
+            from_window = window.predict(symbols[row], durations[row], dynamics[row])
+            state = step.zero_state()
+            for i in range(len(symbols[row])):
+                from_step, state = step.step(int(symbols[row, i]), int(durations[row, i]),
+                                             int(dynamics[row, i]), state)
+            for head in ("symbol", "duration", "dynamic"):
+                assert np.abs(from_window[head] - expected[head][row]).max() < tolerance
+                assert np.abs(from_step[head] - expected[head][row]).max() < tolerance
+                assert np.exp(from_step[head]).sum() == pytest.approx(1.0, abs=1e-3)
+            if precision == "float32":  # the step model reproduces the window exactly
+                assert np.abs(from_step["symbol"] - from_window["symbol"]).max() < 1e-4
+
+
+def test_eval_reports_model_and_baselines_on_the_test_split(tiny_model, bach_corpus):
+    card = load_card(tiny_model)
+    result = playbach("eval", tiny_model.parent / card["files"]["step"]["int8"],
+                      "--corpus", bach_corpus[0], "--music-events", "200", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["test_pieces"] == len(card["split"]["test"])
+    scores = report["model_scores"]
+    for head in ("pitch", "duration", "dynamic", "event"):
+        assert 0 < scores[head]["nll_per_event"] < 50
+    assert scores["event"]["nll_per_event"] > scores["pitch"]["nll_per_event"]
+    assert 0 <= scores["pitch"]["top1"] <= scores["pitch"]["top5"] <= 1
+    assert set(report["baselines"]["pitch"]) >= {"token_1", "token_5", "symbol_10"}
+    unigram = report["baselines"]["pitch"]["token_1"]["nll_per_event"]
+    assert report["baselines"]["pitch"]["token_3"]["nll_per_event"] < unigram
+    music = report["music"]
+    assert music["generated"]["events"] == 200
+    assert music["generated"]["longest_repeat"] <= 4
+    assert 0 < music["held_out_bach"]["in_scale"] <= 1
+
+
+def test_eval_runs_a_window_model_too(tiny_model, bach_corpus):
+    card = load_card(tiny_model)
+    result = playbach("eval", tiny_model.parent / card["files"]["window"]["float32"],
+                      "--corpus", bach_corpus[0], "--music-events", "20", "--no-baselines")
+    assert result.returncode == 0, result.stderr
+    assert "pitch" in result.stdout and "nll_per_event" in result.stdout
+
+
+def test_runtime_never_imports_tensorflow(tiny_model):
+    card = load_card(tiny_model)
+    step = tiny_model.parent / card["files"]["step"]["int8"]
+    script = (
+        "import sys\n"
+        "from playbach.model.runtime import open_model\n"
+        "from playbach.engine.generator import Generator\n"
+        "card, vocabulary, model = open_model(%r)\n"
+        "generator = Generator(model, vocabulary, seed=1)\n"
+        "print([generator.next_event() for _ in range(5)])\n"
+        "assert not [m for m in sys.modules if m.startswith(('tensorflow', 'keras'))], "
+        "sorted(m for m in sys.modules if m.startswith(('tensorflow', 'keras')))\n" % str(step))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
