@@ -4,9 +4,10 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # command:Debian package, for what the tests and the services need from the system
-SYSTEM_COMMANDS := mosquitto:mosquitto mosquitto_sub:mosquitto-clients node:nodejs npm:npm
+SYSTEM_COMMANDS := mosquitto:mosquitto mosquitto_sub:mosquitto-clients node:nodejs npm:npm \
+	fluidsynth:fluidsynth
 
-.PHONY: setup system test run clean
+.PHONY: setup system test run bench clean
 
 setup: system $(VENV)/.installed tests/micropython/node_modules/.installed
 
@@ -35,10 +36,46 @@ tests/micropython/node_modules/.installed: tests/micropython/package-lock.json
 test: setup
 	$(BIN)/pytest
 
+# The server (its embedded MQTT broker on 127.0.0.1:$(RUN_PORT), or the broker already there,
+# such as the system's mosquitto) and, in this terminal, the watcher. Ctrl-C stops both.
+RUN_PORT ?= 1883
+RUN_ARGS ?=
+
 run: setup
-	@echo "make run: 'playbach serve' (the live stream) is not built yet; it lands with the server issue." >&2
-	@echo "What works today: $(BIN)/playbach corpus --bach --out data/bach" >&2
-	@exit 2
+	@trap '' INT; \
+	if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', $(RUN_PORT)))" \
+	    2>/dev/null; then \
+	  echo "make run: using the MQTT broker already listening on 127.0.0.1:$(RUN_PORT)"; \
+	  broker="--host 127.0.0.1 --port $(RUN_PORT)"; \
+	else broker="--embedded-port $(RUN_PORT)"; fi; \
+	$(BIN)/playbach serve $$broker $(RUN_ARGS) & server=$$!; \
+	sleep 1; kill -0 $$server 2>/dev/null && $(BIN)/playbach watch --port $(RUN_PORT); \
+	kill -INT $$server 2>/dev/null; wait $$server
+
+# Speed and memory of the shipped model (bench.json), and its card's figures reproduced.
+bench: setup data/bach/pieces.jsonl
+	$(BIN)/playbach bench models/playbach.json --out bench.json
+	$(BIN)/playbach eval models/playbach-step-int8.tflite --corpus data/bach --check-card
+
+data/bach/pieces.jsonl:
+	$(BIN)/playbach corpus --bach --out data/bach
 
 clean:
 	rm -rf $(VENV) tests/micropython/node_modules .pytest_cache
+
+# make flash PORT=/dev/ttyUSB0: the board player onto an ESP32 (or Pico W) running MicroPython,
+# with umqtt.simple (mpremote fetches it on this machine). mpremote: $(BIN)/pip install mpremote
+PORT ?= /dev/ttyUSB0
+MPREMOTE ?= $(shell command -v $(BIN)/mpremote || command -v mpremote || echo mpremote)
+BOARD_FILES := shared/playbach_protocol.py device/esp32/player.py device/esp32/outputs.py \
+	device/esp32/main.py device/esp32/config.json
+
+.PHONY: flash
+flash:
+	@test -f device/esp32/config.json || { echo "make flash: device/esp32/config.json is missing:" \
+	  "copy device/esp32/config.example.json to it and fill in your WiFi and broker" >&2; exit 1; }
+	@$(PYTHON) -m json.tool device/esp32/config.json >/dev/null || \
+	  { echo "make flash: device/esp32/config.json is not valid JSON" >&2; exit 1; }
+	@command -v $(MPREMOTE) >/dev/null || \
+	  { echo "make flash: mpremote not found: $(BIN)/pip install mpremote" >&2; exit 1; }
+	$(MPREMOTE) connect $(PORT) mip install umqtt.simple + cp $(BOARD_FILES) : + reset

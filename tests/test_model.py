@@ -1,7 +1,6 @@
 """The model pipeline: vocabulary, split, windows, then a tiny model trained, exported to every
 TFLite variant and evaluated through the same code as the shipped one."""
 import json
-import math
 import subprocess
 import sys
 
@@ -99,6 +98,12 @@ def test_tiny_model_card_records_split_hyperparameters_and_files(tiny_model, bac
     assert card["hyperparameters"]["lstm_units"] == [48, 48]
     assert card["hyperparameters"]["window"] == 40
     assert card["training"]["epochs"] == 1
+    assert 3 <= card["hyperparameters"]["max_notes"] <= 6
+    assert "Bach chorales bundled with music21" in card["corpus"]["description"]
+    assert "non-commercial" in card["corpus"]["licence"]
+    primers = store.read_pieces(tiny_model.parent / card["primers"])
+    assert primers and {p.name for p in primers} <= set(split["test"])
+    assert all(0 < len(p.events) <= 48 for p in primers)
     assert set(card["files"]) == {"window", "step"}
     for kind in ("window", "step"):
         assert set(card["files"][kind]) == {"float32", "float16", "int8"}
@@ -191,3 +196,22 @@ def test_runtime_never_imports_tensorflow(tiny_model):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_training_resumes_with_the_same_split_and_one_history(tiny_model, bach_corpus,
+                                                              tmp_path):
+    import shutil
+
+    for path in tiny_model.parent.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    before = load_card(tmp_path / "tiny.json")
+    result = playbach("train", bach_corpus[0], "--out", tmp_path, "--name", "tiny",
+                      "--epochs", "1", "--resume", tmp_path / "tiny.json")
+    assert result.returncode == 0, result.stderr
+    after = load_card(tmp_path / "tiny.json")
+    assert after["split"] == before["split"]
+    assert after["hyperparameters"] == before["hyperparameters"]
+    assert after["training"]["epochs"] == before["training"]["epochs"] + 1
+    assert len(after["training"]["history"]["val_loss"]) == after["training"]["epochs"]
+    assert after["commands"][0] == before["commands"][0]
+    assert after["commands"][-1].endswith("--resume %s" % (tmp_path / "tiny.json"))

@@ -5,7 +5,7 @@ import logging
 
 # Each subcommand is a module of this package with a docstring (its help),
 # add_arguments(parser) and run(args) -> exit status.
-COMMANDS = ("corpus", "train", "export", "eval")
+COMMANDS = ("corpus", "train", "export", "eval", "bench", "generate", "serve", "watch", "play")
 
 
 def main(argv=None):

@@ -46,6 +46,8 @@ def run(args):
                                                     progress)
     vocab = tokenize.vocabulary(pieces)
     summary = tokenize.summarize(files, pieces, skipped, duplicates, vocab)
+    summary["sources"] = [str(source) for source in sources]
+    summary["bach_chorales"] = args.bach
     store.write_corpus(args.out, pieces, vocab, summary)
     if args.json:
         print(json.dumps(summary))

@@ -10,6 +10,7 @@ example:
   playbach eval models/playbach-step-int8.tflite --corpus data/bach --json
 """
 import json
+import sys
 from pathlib import Path
 
 
@@ -23,6 +24,10 @@ def add_arguments(parser):
     parser.add_argument("--no-baselines", action="store_true", help="skip the n-gram models")
     parser.add_argument("--seed", type=int, default=0, help="seed of the music check")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--write-card", action="store_true",
+                        help="store the report in the model card and rewrite its Markdown")
+    parser.add_argument("--check-card", action="store_true",
+                        help="fail unless the figures equal those stored in the card")
 
 
 def run(args):
@@ -30,6 +35,14 @@ def run(args):
 
     report = evaluate(args.model, args.corpus, args.beam, args.music_events, args.seed,
                       not args.no_baselines)
+    if args.write_card:
+        _write_card(args.model, report)
+    if args.check_card:
+        differences = _card_differences(args.model, report)
+        for line in differences:
+            print("differs from the card: " + line, file=sys.stderr)
+        if differences:
+            return 1
     if args.json:
         print(json.dumps(report))
         return 0
@@ -49,3 +62,43 @@ def run(args):
         print("  music: generated %s; held-out Bach %s" % (report["music"]["generated"],
                                                           report["music"]["held_out_bach"]))
     return 0
+
+
+def _evaluation_name(card, model):
+    return next("%s-%s" % (kind, precision) for kind, variants in card["files"].items()
+                for precision, file in variants.items() if file == model.name)
+
+
+def _card_differences(model, report):
+    """The figures of ``report`` that differ from the card's stored evaluation of ``model``."""
+    from playbach.model.card import card_for
+
+    _, card = card_for(model)
+    stored = card.get("evaluation", {}).get(_evaluation_name(card, model))
+    if stored is None:
+        return ["no stored evaluation of %s" % model.name]
+    differences = []
+    for section in ("model_scores", "baselines", "music"):
+        for path, value in _leaves(report.get(section, {}), section):
+            expected = dict(_leaves(stored.get(section, {}), section)).get(path)
+            if expected != value:
+                differences.append("%s: %r, card says %r" % (path, value, expected))
+    return differences
+
+
+def _leaves(tree, prefix):
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, prefix + "." + key)
+    else:
+        yield prefix, tree
+
+
+def _write_card(model, report):
+    from playbach.model.card import card_for, record_command, render_markdown, save_card
+
+    card_path, card = card_for(model)
+    card.setdefault("evaluation", {})[_evaluation_name(card, model)] = report
+    record_command(card)
+    save_card(card_path, card)
+    card_path.with_suffix(".md").write_text(render_markdown(card))

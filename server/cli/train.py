@@ -26,7 +26,9 @@ def add_arguments(parser):
                         help="events of context the window model reads (default: 40)")
     parser.add_argument("--units", type=int, nargs="+", metavar="N",
                         help="LSTM sizes, one per layer (default: 256 256)")
-    parser.add_argument("--batch-size", type=int, help="windows per batch (default: 128)")
+    parser.add_argument("--batch-size", type=int, help="windows per batch (default: 64)")
+    parser.add_argument("--resume", type=Path, metavar="CARD",
+                        help="train this model further (its hyper-parameters and split)")
 
 
 def run(args):
@@ -34,13 +36,14 @@ def run(args):
 
     hyper = {}
     if args.context:
-        hyper.update(context_events=args.context, window=4 * args.context)
+        hyper.update(context_events=args.context, window=4 * args.context,
+                     train_window=min(4 * args.context, 96))
     if args.units:
         hyper["lstm_units"] = args.units
     if args.batch_size:
         hyper["batch_size"] = args.batch_size
     card = train(args.corpus, args.out, args.name, hyper, args.epochs, args.patience,
-                 args.minutes, args.seed, args.limit)
+                 args.minutes, args.seed, args.limit, resume=args.resume)
     training = card["training"]
     print("trained %d epochs in %d s (best: epoch %d, validation loss %.4f); wrote %s"
           % (training["epochs"], training["seconds"], training["best_epoch"],

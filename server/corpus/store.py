@@ -23,20 +23,31 @@ def write_corpus(folder, pieces, vocab, summary):
     """Write ``pieces.jsonl`` and ``vocab.json`` into ``folder`` (created if missing)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / PIECES_FILE, "w") as out:
-        for piece in pieces:
-            events = " ".join(protocol.format_event(*event) for event in piece.events)
-            out.write(json.dumps({"name": piece.name, "bpm": piece.bpm,
-                                  "time_signature": piece.time_signature,
-                                  "events": events}) + "\n")
+    write_pieces(folder / PIECES_FILE, pieces)
     with open(folder / VOCAB_FILE, "w") as out:
         json.dump(dict(format=FORMAT, summary=summary, **vocab), out, indent=1)
         out.write("\n")
 
 
+def write_pieces(path, pieces):
+    """Write pieces to ``path``, one JSON line each (the ``pieces.jsonl`` format)."""
+    with open(path, "w") as out:
+        for piece in pieces:
+            events = " ".join(protocol.format_event(*event) for event in piece.events)
+            out.write(json.dumps({"name": piece.name, "bpm": piece.bpm,
+                                  "time_signature": piece.time_signature,
+                                  "events": events}) + "\n")
+
+
 def load_pieces(folder):
     """Return the :class:`Piece` list stored in ``folder``; ``ValueError`` names a bad line."""
-    path = Path(folder) / PIECES_FILE
+    return read_pieces(Path(folder) / PIECES_FILE)
+
+
+def read_pieces(path):
+    """Return the :class:`Piece` list of a ``pieces.jsonl``-format file (the shipped primers
+    use it too); ``ValueError`` names the file and line of a bad record."""
+    path = Path(path)
     pieces = []
     with open(path) as lines:
         for number, line in enumerate(lines, 1):

@@ -24,6 +24,12 @@ class StepReader:
         log_probs, self.state = self.model.step(symbol, duration, dynamic, self.state)
         return log_probs
 
+    def memory(self):
+        return dict(self.state)  # replaced, never edited, at each step
+
+    def recall(self, memory):
+        self.state = dict(memory)
+
 
 class WindowReader:
     """Feeds a window model the last ``window`` symbols at each step (the seed's way)."""
@@ -40,6 +46,12 @@ class WindowReader:
             values.append(value)
             del values[:-self.model.window]
         return self.model.predict(*self.history)
+
+    def memory(self):
+        return tuple(list(values) for values in self.history)
+
+    def recall(self, memory):
+        self.history = tuple(list(values) for values in memory)
 
 
 def reader_for(model):
@@ -92,6 +104,23 @@ class Generator:
         self.reader.reset()
         self.recent = []
         self.log_probs = self.reader.read(self.vocabulary.end, NONE, NONE)
+
+    def reseed(self, seed):
+        """Start the random draws again from ``seed``."""
+        self.rng = np.random.default_rng(seed)
+
+    def snapshot(self):
+        """Where the music is: all :meth:`restore` needs to carry on from here with the same
+        random draws (the sampling settings are not part of it)."""
+        return (self.reader.memory(), self.log_probs, list(self.recent),
+                self.rng.bit_generator.state)
+
+    def restore(self, snapshot):
+        """Carry on from a :meth:`snapshot`, with the sampling settings as they are now."""
+        memory, self.log_probs, recent, random_state = snapshot
+        self.reader.recall(memory)
+        self.recent = list(recent)
+        self.rng.bit_generator.state = random_state
 
     def prime(self, events):
         """Read ``events`` as if they had just been played."""

@@ -50,7 +50,10 @@ def evaluate(model_path, corpus, beam=5, music_events=1000, seed=0, baselines=Tr
 
 def score_model(model, vocabulary, pieces, beam=5, max_notes=4):
     """NLL per event and top-1/top-``beam`` accuracy of the model on ``pieces``, reading each
-    piece from its start as the generator would (the true events, not its own samples)."""
+    piece from its start as the generator would (the true events, not its own samples).
+
+    ``unrepresentable`` is the share of events the generator cannot produce (more than
+    ``max_notes`` notes); the vocabulary itself writes every chord, so none is reduced."""
     pitch, duration, dynamic = [], [], []
     hits = Counter()
     reader = reader_for(model)
@@ -78,7 +81,9 @@ def score_model(model, vocabulary, pieces, beam=5, max_notes=4):
             log_probs = reader.read(vocabulary.end,
                                     *vocabulary.end_inputs(event_duration, event_dynamic))
     sounding = sum(1 for piece in pieces for event in piece.events if event[0])
-    scores = {"pitch": _nll(pitch), "duration": _nll(duration),
+    too_big = sum(len(event[0]) > max_notes for event in _events(pieces))
+    scores = {"pitch": dict(_nll(pitch), unrepresentable=round(too_big / len(pitch), 4)),
+              "duration": _nll(duration),
               "dynamic": _nll([v for v, piece_event in zip(dynamic, _events(pieces))
                                if piece_event[0]]),
               "event": _nll([p + d + v for p, d, v in zip(pitch, duration, dynamic)])}
@@ -94,7 +99,8 @@ def _events(pieces):
 def _count_hits(hits, head, log_probs, target, k):
     ranked = np.argsort(-log_probs)
     hits[head, "top1"] += int(ranked[0]) == target
-    hits[head, "top%d" % k] += target in ranked[:k]
+    if k > 1:
+        hits[head, "top%d" % k] += target in ranked[:k]
 
 
 def _nll(values):
@@ -163,25 +169,27 @@ def _symbols(events, vocabulary):
 
 def music_check(model, vocabulary, test, events=1000, seed=0, max_notes=4, primer_events=40):
     """Generate ``events`` from the first held-out piece's opening; compare with held-out Bach
-    on pitch-class entropy, share of notes in the key's scale and the longest repeated run."""
+    on pitch-class entropy, share of notes in the key's scale (the primer's key, and the local
+    key of each stretch of ``LOCAL_EVENTS`` events) and the longest repeated run."""
     primer_piece = test[0]
     generator = Generator(model, vocabulary, seed=seed, max_notes=max_notes)
     generator.prime(primer_piece.events[:primer_events])
     generated = [generator.next_event() for _ in range(events)]
-    key = estimate_key(primer_piece.events)
     bach = [_music_stats(p.events, estimate_key(p.events)) for p in test]
     return {
         "primer": primer_piece.name, "primer_events": primer_events, "seed": seed,
-        "generated": dict(_music_stats(generated, key), events=events),
+        "generated": dict(_music_stats(generated, estimate_key(primer_piece.events)),
+                          events=events),
         "held_out_bach": {name: round(float(np.mean([b[name] for b in bach])), 4)
                           if name != "longest_repeat" else max(b[name] for b in bach)
                           for name in bach[0]},
     }
 
 
+LOCAL_EVENTS = 32
+
+
 def _music_stats(events, key):
-    tonic, mode = key
-    scale = {(tonic + step) % 12 for step in (MAJOR_SCALE if mode == "major" else MINOR_SCALE)}
     classes = [n % 12 for notes, _, _ in events for n in notes]
     counts = np.bincount(classes, minlength=12) / max(len(classes), 1)
     entropy = -sum(p * math.log2(p) for p in counts if p > 0)
@@ -189,10 +197,22 @@ def _music_stats(events, key):
     for previous, current in zip(events, events[1:]):
         run = run + 1 if current[0] == previous[0] else 1
         longest = max(longest, run)
+    stretches = [events[start:start + LOCAL_EVENTS]
+                 for start in range(0, max(len(events) - LOCAL_EVENTS, 0) + 1, LOCAL_EVENTS // 2)]
     return {"pitch_class_entropy_bits": round(float(entropy), 4),
-            "in_scale": round(sum(c in scale for c in classes) / max(len(classes), 1), 4),
+            "in_scale": round(_in_scale(events, key), 4),
+            "in_local_scale": round(float(np.mean(
+                [_in_scale(stretch, estimate_key(stretch)) for stretch in stretches])), 4),
             "longest_repeat": longest,
             "rests": round(sum(not notes for notes, _, _ in events) / len(events), 4)}
+
+
+def _in_scale(events, key):
+    """Share of the notes of ``events`` whose pitch class is in the scale of ``key``."""
+    tonic, mode = key
+    scale = {(tonic + step) % 12 for step in (MAJOR_SCALE if mode == "major" else MINOR_SCALE)}
+    classes = [n % 12 for notes, _, _ in events for n in notes]
+    return sum(c in scale for c in classes) / max(len(classes), 1)
 
 
 def estimate_key(events):

@@ -101,5 +101,6 @@ def export(card_path, precisions=PRECISIONS):
     card["files"] = files
     card["sizes_kb"] = {name: (card_path.parent / name).stat().st_size // 1024
                         for variants in files.values() for name in variants.values()}
+    cards.record_command(card)
     cards.save_card(card_path, card)
     return card

@@ -15,17 +15,22 @@ from playbach.model.vocabulary import Vocabulary
 log = logging.getLogger(__name__)
 
 HYPER_PARAMETERS = {
-    "context_events": 40,  # the seed's window; in symbols, window = 4 per event
+    "context_events": 40,  # the seed's window; the window model reads 4 symbols per event
     "window": 160,
+    "train_window": 96,  # symbols per training sequence: shorter means more updates per hour
     "symbol_embedding": 128,
     "duration_embedding": 16,
     "dynamic_embedding": 8,
     "lstm_units": [256, 256],
     "dropout": 0.2,
-    "batch_size": 128,
-    "learning_rate": 0.002,
+    "batch_size": 64,
+    "learning_rate": 0.003,
     "transpositions": list(range(-6, 6)),
 }
+
+
+PRIMER_COUNT = 12
+PRIMER_EVENTS = 48
 
 
 class TimeLimit(keras.callbacks.Callback):
@@ -42,19 +47,26 @@ class TimeLimit(keras.callbacks.Callback):
 
 
 def train(corpus, out, name="playbach", hyper=None, epochs=50, patience=3, minutes=None,
-          seed=0, limit=None, verbose="auto"):
+          seed=0, limit=None, verbose="auto", resume=None):
     """Train on the corpus folder ``corpus``; write ``out/NAME.weights.h5`` and the card
-    ``out/NAME.json``; return the card. ``verbose``: Keras's (1 a progress bar, 2 a line per
+    ``out/NAME.json``; return the card. ``resume``: the card of a model to train further, with
+    its hyper-parameters and split. ``verbose``: Keras's (1 a progress bar, 2 a line per
     epoch); "auto" picks the bar on a terminal."""
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
-    hyper = dict(HYPER_PARAMETERS, **(hyper or {}))
+    previous = cards.load_card(resume) if resume else None
+    if previous:
+        hyper, seed = dict(previous["hyperparameters"]), previous["split"]["seed"]
+    else:
+        hyper = dict(HYPER_PARAMETERS, **(hyper or {}))
     keras.utils.set_random_seed(seed)
     pieces = store.load_pieces(corpus)[:limit]
     split = dataset.split_by_piece(pieces, seed)
+    if previous and [p.name for p in split["test"]] != previous["split"]["test"]:
+        raise SystemExit("%s: the corpus does not give the model's split back" % resume)
     vocabulary = Vocabulary.default()
     hyper["max_notes"] = max(len(notes) for p in split["train"] for notes, _, _ in p.events)
-    window, stride = hyper["window"], hyper["window"] // 2
+    window, stride = hyper["train_window"], hyper["train_window"] // 2
     train_x, train_y = dataset.windows(
         dataset.encode(split["train"], vocabulary, hyper["transpositions"]), vocabulary,
         window, stride)
@@ -64,6 +76,8 @@ def train(corpus, out, name="playbach", hyper=None, epochs=50, patience=3, minut
              len(train_x[0]), window, len(split["train"]), len(hyper["transpositions"]),
              len(val_x[0]))
     model = network.build(hyper, vocabulary)
+    if previous:
+        model.load_weights(Path(resume).parent / previous["weights"])
     model.compile(optimizer=keras.optimizers.Adam(hyper["learning_rate"], clipnorm=1.0),
                   loss={head: network.masked_nll for head in network.HEADS},
                   jit_compile=False)  # XLA measured 1.8x slower for this LSTM on CPU
@@ -81,13 +95,17 @@ def train(corpus, out, name="playbach", hyper=None, epochs=50, patience=3, minut
     weights = name + ".weights.h5"
     model.save_weights(out / weights)
     losses = history.history
+    if previous:  # one history for the whole training
+        seconds += previous["training"]["seconds"]
+        losses = {key: previous["training"]["history"][key] + values
+                  for key, values in losses.items()}
     best = int(np.argmin(losses["val_loss"]))
     card = {
         "format": cards.FORMAT,
         "name": name,
         "vocabulary": vocabulary.to_card(),
         "hyperparameters": hyper,
-        "corpus": {"folder": str(corpus), "pieces": len(pieces)},
+        "corpus": describe_corpus(corpus, len(pieces)),
         "split": {"seed": seed, "fractions": list(dataset.SPLIT_FRACTIONS),
                   **{part: [p.name for p in chosen] for part, chosen in split.items()}},
         "training": {
@@ -99,8 +117,39 @@ def train(corpus, out, name="playbach", hyper=None, epochs=50, patience=3, minut
         "weights": weights,
         "files": {},
     }
+    card["commands"] = list(previous.get("commands", [])) if previous else []
+    cards.record_command(card)
+    card["primers"] = write_primers(out / (name + "-primers.jsonl"), split["test"])
     cards.save_card(out / (name + ".json"), card)
     return card
+
+
+def write_primers(path, test_pieces, count=PRIMER_COUNT, events=PRIMER_EVENTS):
+    """Write the openings of ``count`` held-out test pieces, so that the runtime can start a
+    piece without the corpus or music21; return the file name."""
+    openings = [piece._replace(events=piece.events[:events])
+                for piece in sorted(test_pieces, key=lambda p: p.name)[:count]]
+    store.write_pieces(path, openings)
+    return Path(path).name
+
+
+def describe_corpus(folder, pieces):
+    """What the card says of the corpus: where it came from, its size, and its licence."""
+    vocab = store.load_vocab(folder)
+    summary = vocab["summary"]
+    if summary.get("bach_chorales"):
+        description = ("The four-part Bach chorales bundled with music21, exported to MIDI and "
+                       "tokenized by `playbach corpus --bach` (%d unique pieces, %d events)"
+                       % (summary["pieces"], summary["tokens"]))
+        licence = ("Some encodings in music21's corpus are licensed for non-commercial use "
+                   "only; so may be a model trained on them.")
+    else:
+        description = "MIDI files from %s (%d pieces, %d events)" % (
+            ", ".join(summary.get("sources", [str(folder)])), summary["pieces"],
+            summary["tokens"])
+        licence = "The licence of the source MIDI files applies."
+    return {"folder": str(folder), "pieces": pieces, "description": description,
+            "licence": licence, "dynamics": vocab["dynamics"], "durations": vocab["durations"]}
 
 
 def load_model(card_path):

@@ -1,0 +1,1 @@
+../esp32/player.py

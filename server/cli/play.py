@@ -1,0 +1,81 @@
+"""Play the live stream on this computer: to a MIDI port, into a .mid file, or both.
+
+Subscribes to every event (or to one voice with --voice) and plays each note as it arrives,
+releasing it when its time is up. Like the boards, it skips messages that arrive late or twice,
+ignores bad payloads with one line naming the topic and the reason, reports gaps in the
+sequence ("missed 3 events (seq 41-43)"), rides out broker restarts (reconnecting with
+backoff; notes still end on time while it is away), and silences every note on stop, pause
+and exit (Ctrl-C, SIGTERM).
+
+examples:
+  playbach play --list-ports                          the MIDI ports mido can open
+  playbach play --midi-port "FLUID Synth"             play on a synth
+  playbach play --voice soprano --out soprano.mid     record one voice (saved every second)
+  PLAYBACH_BROKER_HOST=pi.local playbach play --out bach.mid
+"""
+import logging
+import signal
+import threading
+
+import playbach_protocol as protocol
+from playbach.live import connection
+from playbach.player import midi
+from playbach.player.core import LATE_MS, Player
+from playbach.player.listen import Listener
+from playbach.player.outputs import MidiOut
+
+log = logging.getLogger("playbach.player")
+
+
+def add_arguments(parser):
+    connection.add_broker_arguments(parser, host="127.0.0.1")
+    parser.add_argument("--voice", choices=protocol.VOICES + ("0", "1", "2", "3"),
+                        help="play one voice instead of every event")
+    parser.add_argument("--midi-port", metavar="NAME", help="MIDI output port to play on")
+    parser.add_argument("--list-ports", action="store_true", help="list MIDI output ports")
+    parser.add_argument("--out", metavar="FILE", help="record to this .mid file")
+    parser.add_argument("--channel", type=int, default=1, choices=range(1, 17),
+                        metavar="1-16", help="MIDI channel (default 1)")
+    parser.add_argument("--program", type=int, choices=range(128), metavar="0-127",
+                        help="MIDI program to select first (General MIDI, from 0)")
+    parser.add_argument("--late-ms", type=int, default=LATE_MS, metavar="MS",
+                        help="skip messages this much later than the fastest (default %(default)s)")
+
+
+def run(args):
+    try:
+        if args.list_ports:
+            print("\n".join(midi.port_names()) or "no MIDI output ports")
+            return 0
+        if not (args.midi_port or args.out):
+            raise SystemExit("playbach play: give --midi-port NAME and/or --out FILE")
+        sinks = [midi.open_port(args.midi_port)] if args.midi_port else []
+    except midi.NoBackend as error:
+        raise SystemExit("playbach play: %s" % error)
+    recorder = midi.Recorder(args.out) if args.out else None
+    if recorder:
+        sinks.append(recorder)
+    output = MidiOut(midi.Wire(sinks), args.channel, args.program)
+    stream = args.voice or "events"
+    if stream.isdigit():
+        stream = protocol.VOICES[int(stream)]
+    player = Player(output, args.prefix, stream, args.late_ms, log.warning)
+    listener = Listener(player)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    client = connection.make_client(args, "play")
+    connection.start(client, args, on_connect=listener.subscribe, on_message=listener.on_message)
+    try:
+        listener.run(stop, recorder.flush if recorder else None)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        if recorder:
+            recorder.close()
+        for sink in sinks:
+            if sink is not recorder:
+                sink.close()
+    log.info("played %(played)d, stale %(stale)d, repeated %(repeated)d, "
+             "malformed %(malformed)d, missed %(missed)d" % player.counts)
+    return 0

@@ -1,0 +1,49 @@
+"""Watch the live stream in a terminal: one line per event, a small piano roll, the voices.
+
+Subscribes to PREFIX/# and prints every event (seq, notes, duration, dynamic, which notes start
+and which are held, the voices that move), tempo changes, gaps in seq, the server's status and
+commands sent to it. A malformed message gets a one-line note and is otherwise ignored.
+
+examples:
+  playbach watch                          the embedded broker of 'playbach serve' on this machine
+  playbach watch --host raspberrypi.local
+"""
+import signal
+import sys
+import threading
+
+from playbach.live import connection
+from playbach.live.watch import Watcher
+
+
+def add_arguments(parser):
+    connection.add_broker_arguments(parser, host="127.0.0.1")
+    parser.add_argument("--count", type=int, metavar="N", help="exit after N events")
+
+
+def run(args):
+    watcher = Watcher(sys.stdout, args.prefix, args.count)
+    finished = threading.Event()
+
+    def on_message(client, userdata, message):
+        watcher.on_message(client, userdata, message)
+        if watcher.done:
+            finished.set()
+
+    def subscribe(client):
+        client.subscribe(args.prefix + "/#")
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: finished.set())
+    # A watcher is cheap to reconnect: it catches a (re)starting server within 2 s.
+    client = connection.make_client(args, "watch", reconnect_delays=(1, 2))
+    watcher.header()
+    connection.start(client, args, on_connect=subscribe, on_message=on_message)
+    try:
+        while not finished.wait(1):  # a timeout keeps signals prompt on every platform
+            pass
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        watcher.close()
+    return 0

@@ -1,0 +1,87 @@
+"""Command-line options for the music: which model, how to sample, which primer.
+
+Shared by ``playbach generate`` and ``playbach serve``; each option can also come from an
+environment variable (``PLAYBACH_MODEL``, ``PLAYBACH_TEMPERATURE``...) so that a service's
+settings can live in an env file.
+"""
+import argparse
+import os
+from pathlib import Path
+
+from playbach.engine import primer
+from playbach.engine.composer import Composer, model_file
+
+
+def env(name, default, kind=str):
+    """The value of environment variable ``PLAYBACH_<NAME>`` as ``kind``, else ``default``."""
+    value = os.environ.get("PLAYBACH_" + name)
+    if value in (None, ""):
+        return default
+    try:
+        return kind(value)
+    except (ValueError, argparse.ArgumentTypeError) as error:
+        raise SystemExit("PLAYBACH_%s=%r: %s" % (name, value, error)) from None
+
+
+DEFAULT_BPM = 100.0
+MAX_BPM = 1000  # what an event payload may carry (a tempo command allows 20-400)
+
+
+def bpm(text):
+    """argparse type of a tempo: a number of beats per minute, 1 to ``MAX_BPM``."""
+    value = float(text)
+    if not 1 <= value <= MAX_BPM:
+        raise argparse.ArgumentTypeError("%s: expected 1-%d beats per minute" % (text, MAX_BPM))
+    return value
+
+
+def add_music_arguments(parser, default_bpm=DEFAULT_BPM):
+    group = parser.add_argument_group("music")
+    group.add_argument("--model", type=Path, default=env("MODEL", None, Path),
+                       help="a model card (.json) or .tflite file [PLAYBACH_MODEL] "
+                       "(default: the shipped model)")
+    group.add_argument("--mode", choices=("step", "window"), default=env("MODE", "step"),
+                       help="the step model (state carried) or the window model "
+                       "[PLAYBACH_MODE] (default: step)")
+    group.add_argument("--precision", choices=("int8", "float16", "float32"),
+                       default=env("PRECISION", "int8"),
+                       help="model weights [PLAYBACH_PRECISION] (default: int8)")
+    group.add_argument("--seed", type=int, default=env("SEED", None, int),
+                       help="random seed, for the same music again [PLAYBACH_SEED] "
+                       "(default: random)")
+    group.add_argument("--temperature", type=float, default=env("TEMPERATURE", 1.0, float),
+                       help="below 1 plays safer, above 1 wilder [PLAYBACH_TEMPERATURE] "
+                       "(default: 1)")
+    group.add_argument("--top-k", type=int, default=env("TOP_K", 0, int),
+                       help="sample among the K likeliest only [PLAYBACH_TOP_K] (default: 0, all)")
+    group.add_argument("--top-p", type=float, default=env("TOP_P", 1.0, float),
+                       help="sample within the likeliest P of the probability [PLAYBACH_TOP_P] "
+                       "(default: 1)")
+    group.add_argument("--bpm", type=bpm, default=env("BPM", default_bpm, bpm),
+                       help="tempo in beats (quarter notes) per minute [PLAYBACH_BPM] (default: %g)"
+                       % default_bpm)
+    which = group.add_mutually_exclusive_group()
+    which.add_argument("--primer", metavar="NAME", default=env("PRIMER", None),
+                       help="a primer the model card ships [PLAYBACH_PRIMER] "
+                       "(default: one picked by the seed)")
+    which.add_argument("--primer-tokens", metavar="EVENTS",
+                       help="prime with these events, e.g. 'B2 A2:1/2 G2'")
+    which.add_argument("--primer-midi", type=Path, metavar="FILE",
+                       help="prime with the events of a MIDI file")
+
+
+def open_composer(args):
+    """The :class:`Composer` and first :class:`~playbach.engine.primer.Primer` of ``args``;
+    ``SystemExit`` with the reason when either cannot be had."""
+    try:
+        path = model_file(args.model, args.mode, args.precision)
+        composer = Composer(path, args.seed, args.temperature, args.top_k, args.top_p)
+        if args.primer_tokens:
+            first = primer.from_tokens(args.primer_tokens)
+        elif args.primer_midi:
+            first = primer.from_midi(args.primer_midi)
+        else:
+            first = composer.choose_primer(args.primer)
+    except (OSError, ValueError) as error:
+        raise SystemExit("playbach %s: %s" % (args.command, error)) from None
+    return composer, first

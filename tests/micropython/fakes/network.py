@@ -1,0 +1,23 @@
+"""A fake ``network`` for tests: the station joins at the first connect. Like the board's, every
+``WLAN(STA_IF)`` is the same interface."""
+STA_IF = 0
+
+
+class WLAN:
+    joined = False
+
+    def __init__(self, interface):
+        pass
+
+    def active(self, on=None):
+        return True
+
+    def connect(self, ssid, password):
+        print("WLAN.connect %s" % ssid)
+        WLAN.joined = True
+
+    def disconnect(self):
+        WLAN.joined = False
+
+    def isconnected(self):
+        return WLAN.joined

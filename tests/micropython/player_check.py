@@ -1,0 +1,24 @@
+# Plays a plan (written by tests/test_device_esp32.py) through the ESP32 Player and outputs on
+# the fake machine module: prints "@T" before each step, the fake's calls, logs and the counts.
+import binascii
+import json
+
+import machine
+from outputs import Buzzer, MidiOut
+from player import Player
+
+with open("/plan.json") as file:
+    plan = json.load(file)
+if plan["output"] == "midi":
+    uart = machine.UART(2, baudrate=31250, tx=machine.Pin(17))
+    output = MidiOut(uart, plan["channel"], plan["program"])
+else:
+    output = Buzzer(machine.PWM(machine.Pin(25)), plan["voice"])
+player = Player(output, "playbach", plan["stream"], 250, lambda line: print("LOG " + line))
+for step in plan["steps"]:
+    print("@%d" % step["t"])
+    if "topic" in step:
+        player.message(step["topic"], binascii.unhexlify(step["payload"]), step["t"])
+    else:
+        player.tick(step["t"])
+print("COUNTS " + " ".join("%s=%d" % (k, player.counts[k]) for k in sorted(player.counts)))

@@ -1,0 +1,170 @@
+"""Offline generation: note lengths from the timeline, the clock, primers, MIDI and WAV files,
+and the step and window models agreeing."""
+import json
+import wave
+from fractions import Fraction
+
+import mido
+import numpy as np
+import pytest
+
+import playbach_protocol as protocol
+from conftest import midi_notes, playbach
+from playbach.engine import primer as primers
+from playbach.engine.composer import Composer, model_file
+from playbach.engine.midifile import TICKS_PER_BEAT, timed_notes
+from playbach.engine.synth import find_soundfont
+from playbach.engine.timeline import Timeline, beats_to_ms, timed
+from playbach.live.clock import Clock
+
+SEED = 5
+
+
+def events(text):
+    return [protocol.parse_event(word) for word in text.split()]
+
+
+def test_holds_last_until_the_voice_moves_or_a_rest():
+    result = timed(events("C3.C4.E4.G4:1:f A4:1/2:f F4.C5:1/2:f R:1 C4:2:p"))
+    assert [event.onset for event in result] == [0, 1, Fraction(3, 2), 2, 3]
+    # bass C3 and tenor C4 hold until the rest; alto E4 until F4; soprano G4 until A4.
+    assert result[0].holds == (2, 2, Fraction(3, 2), 1)
+    assert result[1].holds == (Fraction(1, 2),)
+    assert result[2].holds == (Fraction(1, 2), Fraction(1, 2))
+    assert result[3].notes == () and result[3].holds == ()
+    # The rest silences every voice; a silence lasts until that voice's next note.
+    assert [(voice, note) for voice, note, _ in result[3].moves] == [(v, None) for v in range(4)]
+    entered = result[4].moves[0][0]
+    assert {voice: hold for voice, _, hold in result[3].moves} == {
+        v: 1 if v == entered else 3 for v in range(4)}  # never again: capped at the end (5)
+    assert result[4].holds == (2,)  # the last note sounds to the end of the piece
+
+
+def test_extra_notes_sound_for_their_own_event():
+    result = timed(events("C3.G3.C4.E4.G4:1:f A4:1:f"))
+    # Four voices take C3 G3 E4 G4 (spread); C4 is an extra: one beat, its event's.
+    assert result[0].holds == (2, 2, 1, 2, 1)
+    assert [note for _, note, _ in result[0].moves] == [48, 55, 64, 67]
+
+
+def test_a_voice_that_never_moves_is_capped_at_the_horizon():
+    timeline = Timeline(horizon=3)
+    for event in events("C3.G4:1:f A4:1:f B4:1/2:f C5:1/2:f"):
+        timeline.push(event)
+    assert timeline.ready()
+    first = timeline.pop()
+    assert first.holds == (3, 1)  # C3 still sounding: capped where generation has got to (3)
+    assert [timeline.pop().holds for _ in range(2)] == [(1,), (Fraction(1, 2),)]
+    assert not timeline.ready()  # C5: its voice has not moved, and nothing is behind it
+
+
+def test_a_primer_voices_the_first_events():
+    primed = timed(events("A4:1:f"), primer=events("C4.E4.G4:1:f"))
+    assert primed[0].moves[0][:2] == (3, 69)  # the soprano moves from G4, as it would live
+    assert beats_to_ms(Fraction(1, 3), 100) == 200
+
+
+def test_the_clock_reanchors_on_tempo_changes():
+    clock = Clock(60, now=100.0)
+    assert clock.due == 100.0
+    clock.advance(Fraction(3, 2))
+    assert clock.due == 101.5
+    clock.set_tempo(120)  # from the next onset on
+    assert clock.due == 101.5
+    for _ in range(3):
+        clock.advance(Fraction(1, 3))
+    assert clock.due == pytest.approx(102.0, abs=1e-9)
+    clock.restart(200.0)
+    assert clock.due == 200.0
+
+
+def card_without_primers(card_path, folder):
+    """A copy of a model card that ships no primers, beside links to its model files."""
+    card = json.loads(card_path.read_text())
+    card.pop("primers", None)
+    for variants in card["files"].values():
+        for name in variants.values():
+            (folder / name).symlink_to(card_path.parent / name)
+    (folder / card_path.name).write_text(json.dumps(card))
+    return folder / card_path.name
+
+
+def test_primers_come_from_the_card_tokens_or_midi(primed_model, tmp_path):
+    composer = Composer(model_file(primed_model), seed=1)
+    assert composer.primers and all(len(p.events) <= primers.PRIMER_EVENTS
+                                    for p in composer.primers.values())
+    assert composer.choose_primer().name in composer.primers
+    with pytest.raises(primers.PrimerError, match="ships: "):
+        composer.choose_primer("no such piece")
+    with pytest.raises(primers.PrimerError, match="--primer-tokens"):
+        Composer(model_file(card_without_primers(primed_model, tmp_path))).choose_primer()
+    assert primers.from_tokens("B2 A2:1/2 G2").events[1] == ((45,), "1/2", "mf")
+    with pytest.raises(primers.PrimerError, match="no notes|not a readable"):
+        (tmp_path / "empty.mid").write_bytes(b"MThd")
+        primers.from_midi(tmp_path / "empty.mid")
+
+
+def test_generate_writes_the_generated_notes(primed_model, tmp_path):
+    out = tmp_path / "piece.mid"
+    result = playbach("generate", "--model", primed_model, "--notes", 60, "--seed", SEED,
+                      "--bpm", 90, "--out", out, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "60 events" in result.stdout
+    composer = Composer(model_file(primed_model), seed=SEED)
+    primer = composer.choose_primer()
+    composer.begin(primer)
+    expected = timed([composer.next_event() for _ in range(60)], primer=primer.events)
+    origin = expected[0].onset
+    midi, notes = midi_notes(out)
+    assert midi.ticks_per_beat == TICKS_PER_BEAT
+    tempo = [m.tempo for m in midi.tracks[0] if m.type == "set_tempo"]
+    assert tempo == [mido.bpm2tempo(90)]
+    assert notes == sorted((round((n.start) * TICKS_PER_BEAT), round(n.length * TICKS_PER_BEAT),
+                            n.pitch, n.velocity) for n in timed_notes(expected, origin))
+    assert len(notes) == sum(len(event.notes) for event in expected) > 0
+
+
+def test_keep_primer_and_primer_tokens(primed_model, tmp_path):
+    out = tmp_path / "primed.mid"
+    result = playbach("generate", "--model", primed_model, "--notes", 5, "--seed", 1,
+                      "--primer-tokens", "C3.E4.G4.C5:1:f D5:1/2:p", "--keep-primer",
+                      "--out", out, timeout=120)
+    assert result.returncode == 0, result.stderr
+    _, notes = midi_notes(out)
+    first = sorted((note for note in notes if note[0] == 0), key=lambda note: note[2])
+    assert [(pitch, velocity) for _, _, pitch, velocity in first] == [
+        (48, 96), (64, 96), (67, 96), (72, 96)]
+    assert first[3][1] == TICKS_PER_BEAT  # C5 (soprano) sounds until D5 takes its voice
+    assert (TICKS_PER_BEAT, 74, 49) in [(start, pitch, velocity)
+                                        for start, _, pitch, velocity in notes]
+
+
+def test_generate_without_primers_says_what_to_give(primed_model, tmp_path):
+    bare = card_without_primers(primed_model, tmp_path)
+    result = playbach("generate", "--model", bare, "--notes", 5,
+                      "--out", tmp_path / "x.mid", timeout=120)
+    assert result.returncode != 0
+    assert "--primer-tokens" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_step_and_window_models_play_the_same_music(primed_model):
+    played = []
+    for mode in ("step", "window"):
+        composer = Composer(model_file(primed_model, mode, "float32"), seed=SEED)
+        primer = composer.choose_primer()
+        assert sum(len(notes) + 1 for notes, _, _ in primer.events) >= 40  # a whole window
+        composer.begin(primer)
+        played.append([composer.next_event() for _ in range(40)])
+    assert played[0] == played[1]
+
+
+def test_generate_renders_an_audible_wav(primed_model, tmp_path):
+    find_soundfont()
+    out, wav = tmp_path / "short.mid", tmp_path / "short.wav"
+    result = playbach("generate", "--model", primed_model, "--notes", 8, "--seed", 2,
+                      "--bpm", 240, "--out", out, "--wav", wav, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with wave.open(str(wav)) as audio:
+        assert audio.getsampwidth() == 2 and audio.getnframes() > audio.getframerate() // 2
+        samples = np.frombuffer(audio.readframes(audio.getnframes()), np.int16)
+    assert np.abs(samples.astype(np.int32)).max() > 1000  # not silence

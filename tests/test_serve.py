@@ -1,0 +1,391 @@
+"""The live server against real brokers: a mosquitto per test, or its own embedded broker.
+
+Servers run as real processes (``python -m playbach serve``) at fast tempos; a paho client
+listens. Timing targets live in benchmarks, not here: these tests check order and content.
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import mido
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+import playbach_protocol as protocol
+from conftest import free_port, midi_notes, playbach, wait_for_port
+from playbach.engine import primer as primers
+from playbach.engine.composer import Composer, model_file
+from playbach.engine.timeline import beats_to_ms, timed
+
+SEED = 11
+BPM = 600  # 1/2 beat = 50 ms: quick, and well inside what the protocol carries (<= 1000)
+PRIMER = "C3.E4.G4.C5:1:f D5:1/2:f B2.D4.G4.D5:1:f C3.E4.G4.C5:2:f"
+TIMEOUT = 30  # seconds: the longest any wait below may take
+
+
+class Listener:
+    """A paho client recording every message under a prefix, as ``(topic, payload, retain)``."""
+
+    def __init__(self, host, port, prefix, username=None, password=None):
+        self.prefix = prefix
+        self.messages = []
+        self.changed = threading.Condition()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        if username:
+            self.client.username_pw_set(username, password)
+        subscribed = threading.Event()
+        self.client.on_connect = lambda c, *_: c.subscribe(prefix + "/#", qos=1)
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.on_message = self._record
+        self.client.connect(host, port)
+        self.client.loop_start()
+        assert subscribed.wait(TIMEOUT), "the listener could not subscribe"
+
+    def _record(self, client, userdata, message):
+        with self.changed:
+            self.messages.append((message.topic, message.payload, message.retain))
+            self.changed.notify_all()
+
+    def wait_for(self, condition, what, timeout=TIMEOUT):
+        """Wait until ``condition(self)`` holds; fail naming ``what`` otherwise."""
+        with self.changed:
+            assert self.changed.wait_for(lambda: condition(self), timeout), \
+                "timed out waiting for %s" % what
+
+    def events(self):
+        return [protocol.decode_event(payload) for topic, payload, _ in list(self.messages)
+                if topic == protocol.events_topic(self.prefix)]
+
+    def voices(self):
+        return [protocol.decode_voice(payload) for topic, payload, _ in list(self.messages)
+                if topic.startswith(self.prefix + "/voice/")]
+
+    def statuses(self):
+        return [protocol.decode_status(payload) for topic, payload, _ in list(self.messages)
+                if topic == protocol.status_topic(self.prefix)]
+
+    def publish(self, topic, payload, qos=1):
+        self.client.publish(topic, payload, qos).wait_for_publish(TIMEOUT)
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def prefix(request):
+    return "test-%s-%d" % (request.node.name[5:25], os.getpid())
+
+
+def serve(model, *args, env=None):
+    """Start ``playbach serve`` with the test settings; return the process, its log in a file
+    (a pipe left unread would block the server once full)."""
+    command = [sys.executable, "-m", "playbach", "serve", "--model", model, "--seed", SEED,
+               "--primer-tokens", PRIMER, "--bpm", BPM, *args]
+    environment = dict(os.environ, **(env or {}))
+    environment.pop("PLAYBACH_BROKER_HOST", None)
+    log = tempfile.TemporaryFile("w+")
+    process = subprocess.Popen([str(arg) for arg in command], env=environment, text=True,
+                               stdout=log, stderr=subprocess.STDOUT)
+    process.log = log
+    return process
+
+
+def broker_args(broker, prefix):
+    return ["--host", broker.host, "--port", broker.port, "--prefix", prefix]
+
+
+def finish(process, sig=None):
+    """Wait for the server to end (sending ``sig`` first); return its stderr."""
+    if sig is not None:
+        process.send_signal(sig)
+    process.wait(TIMEOUT)
+    process.log.seek(0)
+    return process.log.read()
+
+
+def wait_for_log(process, text):
+    """Wait until the server has logged ``text``."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        process.log.seek(0)
+        if text in process.log.read():
+            return
+        assert process.poll() is None, "the server exited before logging %r" % text
+        time.sleep(0.05)
+    raise AssertionError("the server did not log %r" % text)
+
+
+def expected_stream(model, count):
+    """What the server should play: the same seed and primer, timed the same way."""
+    composer = Composer(model_file(model), seed=SEED)
+    primer = primers.from_tokens(PRIMER)
+    composer.begin(primer)
+    events = [composer.next_event() for _ in range(count + 80)]  # the look-ahead it had
+    return timed(events, primer=primer.events)[:count]
+
+
+def test_events_and_voices_arrive_in_order(primed_model, mosquitto, prefix, tmp_path):
+    listener = Listener(mosquitto.host, mosquitto.port, prefix)
+    record = tmp_path / "live.mid"
+    server = serve(primed_model, *broker_args(mosquitto, prefix), "--notes", 40,
+                   "--record", record)
+    stderr = finish(server)
+    assert server.returncode == 0, stderr
+    listener.wait_for(lambda l: len(l.events()) == 40 and l.statuses()[-1]["state"] ==
+                      "stopped", "40 events and the stopped status")
+    listener.close()
+    events = listener.events()
+    assert [event["seq"] for event in events] == list(range(1, 41))
+    expected = expected_stream(primed_model, 40)
+    assert [(tuple(e["notes"]), e["duration"], e["dynamic"]) for e in events] == \
+        [(t.notes, t.duration, t.dynamic) for t in expected]
+    assert [e["holds_ms"] for e in events] == \
+        [[beats_to_ms(hold, BPM) for hold in t.holds] for t in expected]
+    for earlier, later in zip(events, events[1:]):  # never early; onsets from the clock
+        assert later["at"] - earlier["at"] >= earlier["ms"] - 1
+
+    # Each voice message is one move of the shared Voicer over the same events.
+    voicer = protocol.Voicer()
+    for notes, _, _ in primers.from_tokens(PRIMER).events:
+        voicer.step(notes)
+    moves = [(e["seq"], protocol.VOICES[voice], note, e["at"])
+             for e in events for voice, note in voicer.step(e["notes"])[0]]
+    assert [(m["seq"], m["voice"], m["note"], m["at"]) for m in listener.voices()] == moves
+    for t, event in zip(expected, events):
+        velocity = event["velocity"]
+        assert [(m["ms"], m["velocity"]) for m in listener.voices() if m["seq"] == event["seq"]] \
+            == [(beats_to_ms(hold, BPM), velocity if note is not None else 0)
+                for _, note, hold in t.moves]
+
+    # The recording holds exactly what was published.
+    midi, notes = midi_notes(record)
+    tick_ms = 60000 / events[0]["bpm"] / midi.ticks_per_beat
+    recorded = [(start * tick_ms, note, velocity, length * tick_ms)
+                for start, length, note, velocity in notes]
+    published = [(e["at"] - events[0]["at"], note, e["velocity"], hold)
+                 for e in events for note, hold in zip(e["notes"], e["holds_ms"])]
+    assert len(recorded) == len(published)
+    for got, sent in zip(sorted(recorded), sorted(published)):
+        assert got[1:3] == sent[1:3]
+        assert abs(got[0] - sent[0]) < 1 and abs(got[3] - sent[3]) < 1
+
+
+def test_controls_act_within_one_event(primed_model, mosquitto, prefix):
+    listener = Listener(mosquitto.host, mosquitto.port, prefix)
+    server = serve(primed_model, *broker_args(mosquitto, prefix), "--bpm", 300)
+    control = protocol.control_topic(prefix)
+    try:
+        listener.wait_for(lambda l: len(l.events()) >= 5, "the first events")
+
+        def sent(payload):
+            seen = listener.events()[-1]["seq"]
+            listener.publish(control, payload)
+            return seen
+
+        seen = sent("tempo 200")
+        listener.wait_for(lambda l: any(e["bpm"] == 200 for e in l.events()), "tempo 200")
+        first = next(e["seq"] for e in listener.events() if e["bpm"] == 200)
+        assert first <= seen + 2  # the event sounding then, at most, keeps the old tempo
+
+        sent(protocol.encode_control("temperature", 0.5))
+        sent('{"cmd": "top_k", "value": 8}')
+        sent("top_p 0.9")
+        listener.wait_for(lambda l: l.statuses()[-1].get("top_p") == 0.9, "top_p in status")
+        status = listener.statuses()[-1]
+        assert (status["temperature"], status["top_k"], status["bpm"]) == (0.5, 8, 200)
+
+        seen = sent("pause")
+        listener.wait_for(lambda l: l.statuses()[-1]["state"] == "paused", "paused")
+        time.sleep(0.8)  # four events' time at 300 bpm: nothing more may come
+        paused_at = listener.events()[-1]["seq"]
+        assert paused_at <= seen + 2
+        time.sleep(0.5)
+        assert listener.events()[-1]["seq"] == paused_at
+        sent("play")
+        listener.wait_for(lambda l: l.events()[-1]["seq"] > paused_at + 2, "playing again")
+        seqs = [e["seq"] for e in listener.events()]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # nothing skipped
+
+        seen = sent("seed 4")
+        listener.wait_for(lambda l: l.statuses()[-1]["seed"] == 4, "the new seed")
+        sent("stop")
+        listener.wait_for(lambda l: l.statuses()[-1]["state"] == "stopped", "stopped")
+        assert listener.statuses()[-1]["invalid_controls"] == 0
+    finally:
+        stderr = finish(server, signal.SIGTERM)
+        listener.close()
+    assert server.returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_status_is_retained_and_the_will_fires_on_kill(primed_model, mosquitto, prefix,
+                                                       tmp_path):
+    record = tmp_path / "killed.mid"
+    server = serve(primed_model, *broker_args(mosquitto, prefix), "--record", record)
+    listener = Listener(mosquitto.host, mosquitto.port, prefix)
+    try:
+        listener.wait_for(lambda l: len(l.events()) >= 30, "events")
+        late = Listener(mosquitto.host, mosquitto.port, prefix)  # joins after the status
+        late.wait_for(lambda l: l.statuses(), "the retained status")
+        assert late.messages[0][2] is True and late.statuses()[0]["state"] == "playing"
+        late.close()
+        time.sleep(1.2)  # one more flush of the recording
+    finally:
+        server.kill()
+        server.wait(TIMEOUT)
+    listener.wait_for(lambda l: l.statuses()[-1]["state"] == "offline", "the last will")
+    offline = protocol.decode_status(listener.messages[-1][1])
+    assert offline["model"] == Composer(model_file(primed_model)).name
+    # The recording was written while it played: at most the last second is missing.
+    published = sum(len(e["notes"]) for e in listener.events())
+    recorded = sum(1 for m in mido.MidiFile(record).tracks[0]
+                   if m.type == "note_on" and m.velocity)
+    assert 0 < recorded <= published
+    listener.close()
+    again = Listener(mosquitto.host, mosquitto.port, prefix)
+    again.wait_for(lambda l: l.statuses(), "the retained will")
+    assert again.statuses()[0]["state"] == "offline"
+    again.close()
+
+
+def test_malformed_controls_are_counted_and_ignored(primed_model, mosquitto, prefix):
+    listener = Listener(mosquitto.host, mosquitto.port, prefix)
+    server = serve(primed_model, *broker_args(mosquitto, prefix), "--bpm", 300)
+    bad = [b"", b"\xff\xfe", b"[1, 2]", b"{not json", b"tempo", b"tempo fast", b"tempo 9000",
+           b'{"cmd": "top_k", "value": -1}', b'{"cmd": "dance"}', b'{"cmd": "primer"',
+           b"temperature 0", b'{"cmd": "seed", "value": 1.5}', b"primer no-such-piece",
+           b'{"v": 2, "cmd": "play"}', b"null", b"42", b'"play"', b"top_p 2", b"stopp",
+           b'{"cmd": "primer", "tokens": "X9"}']
+    try:
+        listener.wait_for(lambda l: len(l.events()) >= 3, "the first events")
+        for i in range(1000):
+            listener.client.publish(protocol.control_topic(prefix), bad[i % len(bad)], qos=1)
+        listener.publish(protocol.control_topic(prefix), bad[0])
+        listener.wait_for(lambda l: l.statuses()[-1]["invalid_controls"] == 1001,
+                          "1001 invalid controls counted")
+        count = len(listener.events())
+        listener.wait_for(lambda l: len(l.events()) >= count + 5, "the stream going on")
+    finally:
+        stderr = finish(server, signal.SIGINT)
+        listener.close()
+    assert server.returncode == 0, stderr
+    seqs = [e["seq"] for e in listener.events()]
+    assert seqs == list(range(1, len(seqs) + 1))
+    lines = [line for line in stderr.splitlines() if "ignored a control" in line]
+    assert len(lines) == 1001 and all(protocol.control_topic(prefix) in line for line in lines)
+    assert listener.statuses()[-1]["state"] == "stopped"
+
+
+def test_a_broker_with_a_password(primed_model, mosquitto_with_password, prefix):
+    broker = mosquitto_with_password
+    listener = Listener(broker.host, broker.port, prefix, broker.username, broker.password)
+    wrong = serve(primed_model, *broker_args(broker, prefix), "--username", broker.username,
+                  "--password", "wrong", "--client-id", "intruder")
+    try:
+        server = serve(primed_model, *broker_args(broker, prefix), "--notes", 10,
+                       env={"PLAYBACH_BROKER_USERNAME": broker.username,
+                            "PLAYBACH_BROKER_PASSWORD": broker.password})
+        assert server.wait(TIMEOUT) == 0, finish(server)
+        listener.wait_for(lambda l: len(l.events()) == 10, "10 events")
+        wait_for_log(wrong, "refused the connection: Not authorized")
+        assert wrong.poll() is None  # refused, retrying, not crashed
+    finally:
+        stderr = finish(wrong, signal.SIGTERM)
+        listener.close()
+    assert wrong.returncode == 0 and "Traceback" not in stderr
+
+
+def test_the_server_rides_out_a_broker_restart(primed_model, mosquitto, prefix):
+    server = serve(primed_model, *broker_args(mosquitto, prefix), "--bpm", 300)
+    listener = Listener(mosquitto.host, mosquitto.port, prefix)
+    try:
+        listener.wait_for(lambda l: len(l.events()) >= 3, "the first events")
+        listener.close()
+        mosquitto.stop()
+        time.sleep(1.5)
+        assert server.poll() is None
+        mosquitto.restart()
+        listener = Listener(mosquitto.host, mosquitto.port, prefix)
+        listener.wait_for(lambda l: len(l.events()) >= 3, "events after the restart")
+        assert listener.events()[0]["seq"] > 10  # seq kept running while the broker was away
+    finally:
+        stderr = finish(server, signal.SIGTERM)
+        listener.close()
+    assert server.returncode == 0, stderr
+    assert "lost the MQTT broker" in stderr and "Traceback" not in stderr
+
+
+def test_the_embedded_broker_needs_no_mosquitto(primed_model, prefix):
+    port = free_port()
+    server = serve(primed_model, "--embedded-port", port, "--prefix", prefix)
+    try:
+        wait_for_port("127.0.0.1", port, lambda: server.poll() is None, "playbach serve")
+        listener = Listener("127.0.0.1", port, prefix)
+        listener.wait_for(lambda l: len(l.events()) >= 10, "10 events")
+        listener.close()
+        watch = playbach("watch", "--port", port, "--prefix", prefix, "--count", 5,
+                         timeout=TIMEOUT)
+    finally:
+        stderr = finish(server, signal.SIGTERM)
+    assert server.returncode == 0, stderr
+    assert "mosquitto_sub -h 127.0.0.1 -p %d -t '%s/#' -v" % (port, prefix) in stderr
+    assert watch.returncode == 0, watch.stderr
+    lines = [line for line in watch.stdout.splitlines() if line[:5].strip().isdigit()]
+    assert len(lines) == 5 and all(line.count("|") >= 2 for line in lines)
+
+
+def test_watch_shows_events_voices_gaps_and_malformed_messages():
+    import io
+
+    from playbach.live.watch import Watcher
+
+    out = io.StringIO()
+    watcher = Watcher(out, "pb")
+    at = 1_700_000_000_000
+    watcher.show("pb/status", protocol.encode_status("playing", {"bpm": 90}))
+    watcher.show("pb/events", protocol.encode_event(1, (48, 64), (1000, 500), "1/2", "f", 90, at))
+    watcher.show("pb/voice/bass", protocol.encode_voice(1, 0, 48, 96, 1000, at))
+    watcher.show("pb/voice/alto", protocol.encode_voice(1, 2, 64, 96, 500, at))
+    watcher.show("pb/events", protocol.encode_event(2, (67,), (333,), "1/2", "p", 90, at + 600))
+    watcher.show("pb/events", protocol.encode_event(5, (), (), "1", None, 120, at + 999))
+    watcher.show("pb/events", b'{"v": 1, "seq": 6, "notes": [200]}')
+    watcher.show("pb/control", b"tempo 95")
+    watcher.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("status: playing") and lines[1] == "tempo 90 bpm"
+    assert lines[2].split()[:4] == ["1", "C3.E4", "1/2", "f"] and lines[2].endswith("B:C3  A:E4")
+    roll = lines[3][lines[3].index("|") + 1:lines[3].rindex("|")]
+    assert roll[67 - 36] == "o" and roll[48 - 36] == "|" and roll[64 - 36] == " "  # E4 ended
+    assert lines[4] == "  ... missed 2 events (seq 3-4)" and lines[5] == "tempo 90 -> 120 bpm"
+    assert lines[6].split()[:3] == ["5", "R", "1"]
+    assert lines[7].startswith("! malformed message on pb/events: bad event field")
+    assert lines[8] == "control: tempo 95.0"
+
+
+def test_a_new_setting_plays_from_the_event_after_the_one_taken(primed_model):
+    from playbach.live.ahead import Ahead
+
+    primer = primers.from_tokens(PRIMER)
+    expected = Composer(model_file(primed_model), seed=SEED)
+    expected.begin(primer)
+    before = [expected.next_event() for _ in range(5)]
+    expected.generator.temperature = 0.3
+    after = [expected.next_event() for _ in range(10)]
+
+    composer = Composer(model_file(primed_model), seed=SEED)
+    ahead = Ahead(composer, primer).start()
+    try:
+        taken = [ahead.take(TIMEOUT) for _ in range(5)]
+        time.sleep(0.2)  # let it generate ahead with the old temperature
+        composer.generator.temperature = 0.3
+        ahead.rewind()
+        taken += [ahead.take(TIMEOUT) for _ in range(10)]
+    finally:
+        ahead.close()
+    assert [(t.notes, t.duration, t.dynamic) for t in taken] == before + after
