@@ -37,6 +37,7 @@ DEFAULT_DURATION = "1"
 DEFAULT_DYNAMIC = "mf"
 
 VOICES = ("bass", "tenor", "alto", "soprano")
+MIN_BPM, MAX_BPM = 20, 1000  # tempos an event may carry and a tempo command may ask for
 
 DEFAULT_PREFIX = "playbach"
 STATES = ("playing", "paused", "stopped", "offline")
@@ -318,8 +319,9 @@ def decode_event(payload):
     duration_beats(_text(event, "event", "duration"))
     if notes:
         dynamic_velocity(_text(event, "event", "dynamic"))
+    _integer(event, "event", "velocity", 0, 127)
     _integer(event, "event", "ms", 0)
-    _number(event, "event", "bpm", 1, 1000)
+    _number(event, "event", "bpm", MIN_BPM, MAX_BPM)
     _integer(event, "event", "at", 0)
     return event
 
@@ -366,7 +368,7 @@ def decode_status(payload):
 # command: (argument, kind, lowest, highest); None for commands without an argument.
 CONTROLS = {
     "play": None, "pause": None, "stop": None,
-    "tempo": ("bpm", float, 20, 400),
+    "tempo": ("bpm", float, MIN_BPM, MAX_BPM),
     "temperature": ("value", float, 0.05, 5.0),
     "top_k": ("value", int, 0, 100000),
     "top_p": ("value", float, 0.01, 1.0),

@@ -40,7 +40,6 @@ def tiny_model(bach_corpus, tmp_path_factory):
 
 # --- MQTT brokers and a model with primers, for the live server (appended) ---------------------
 import getpass  # noqa: E402
-import shutil  # noqa: E402
 import socket  # noqa: E402
 import time  # noqa: E402
 
@@ -116,25 +115,6 @@ def mosquitto_with_password(tmp_path):
     broker = Mosquitto(tmp_path, "player", "s3cret pass").restart()
     yield broker
     broker.stop()
-
-
-@pytest.fixture(scope="session")
-def primed_model(tiny_model, bach_corpus, tmp_path_factory):
-    """A copy of the tiny model whose card ships primers: its held-out test pieces."""
-    from playbach.corpus import store
-
-    folder = tmp_path_factory.mktemp("primed")
-    card = json.loads(tiny_model.read_text())
-    for variants in card["files"].values():
-        for name in variants.values():
-            shutil.copy(tiny_model.parent / name, folder / name)
-    held_out = set(card["split"]["test"])
-    pieces = [piece for piece in store.load_pieces(bach_corpus[0]) if piece.name in held_out]
-    assert pieces, "the tiny model's test split names no corpus piece"
-    store.write_pieces(folder / "primers.jsonl", pieces)
-    card["primers"] = "primers.jsonl"
-    (folder / tiny_model.name).write_text(json.dumps(card, indent=1))
-    return folder / tiny_model.name
 
 
 def midi_notes(path):

@@ -89,28 +89,28 @@ def card_without_primers(card_path, folder):
     return folder / card_path.name
 
 
-def test_primers_come_from_the_card_tokens_or_midi(primed_model, tmp_path):
-    composer = Composer(model_file(primed_model), seed=1)
+def test_primers_come_from_the_card_tokens_or_midi(tiny_model, tmp_path):
+    composer = Composer(model_file(tiny_model), seed=1)
     assert composer.primers and all(len(p.events) <= primers.PRIMER_EVENTS
                                     for p in composer.primers.values())
     assert composer.choose_primer().name in composer.primers
     with pytest.raises(primers.PrimerError, match="ships: "):
         composer.choose_primer("no such piece")
     with pytest.raises(primers.PrimerError, match="--primer-tokens"):
-        Composer(model_file(card_without_primers(primed_model, tmp_path))).choose_primer()
+        Composer(model_file(card_without_primers(tiny_model, tmp_path))).choose_primer()
     assert primers.from_tokens("B2 A2:1/2 G2").events[1] == ((45,), "1/2", "mf")
     with pytest.raises(primers.PrimerError, match="no notes|not a readable"):
         (tmp_path / "empty.mid").write_bytes(b"MThd")
         primers.from_midi(tmp_path / "empty.mid")
 
 
-def test_generate_writes_the_generated_notes(primed_model, tmp_path):
+def test_generate_writes_the_generated_notes(tiny_model, tmp_path):
     out = tmp_path / "piece.mid"
-    result = playbach("generate", "--model", primed_model, "--notes", 60, "--seed", SEED,
+    result = playbach("generate", "--model", tiny_model, "--notes", 60, "--seed", SEED,
                       "--bpm", 90, "--out", out, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "60 events" in result.stdout
-    composer = Composer(model_file(primed_model), seed=SEED)
+    composer = Composer(model_file(tiny_model), seed=SEED)
     primer = composer.choose_primer()
     composer.begin(primer)
     expected = timed([composer.next_event() for _ in range(60)], primer=primer.events)
@@ -124,9 +124,9 @@ def test_generate_writes_the_generated_notes(primed_model, tmp_path):
     assert len(notes) == sum(len(event.notes) for event in expected) > 0
 
 
-def test_keep_primer_and_primer_tokens(primed_model, tmp_path):
+def test_keep_primer_and_primer_tokens(tiny_model, tmp_path):
     out = tmp_path / "primed.mid"
-    result = playbach("generate", "--model", primed_model, "--notes", 5, "--seed", 1,
+    result = playbach("generate", "--model", tiny_model, "--notes", 5, "--seed", 1,
                       "--primer-tokens", "C3.E4.G4.C5:1:f D5:1/2:p", "--keep-primer",
                       "--out", out, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -139,18 +139,18 @@ def test_keep_primer_and_primer_tokens(primed_model, tmp_path):
                                         for start, _, pitch, velocity in notes]
 
 
-def test_generate_without_primers_says_what_to_give(primed_model, tmp_path):
-    bare = card_without_primers(primed_model, tmp_path)
+def test_generate_without_primers_says_what_to_give(tiny_model, tmp_path):
+    bare = card_without_primers(tiny_model, tmp_path)
     result = playbach("generate", "--model", bare, "--notes", 5,
                       "--out", tmp_path / "x.mid", timeout=120)
     assert result.returncode != 0
     assert "--primer-tokens" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_step_and_window_models_play_the_same_music(primed_model):
+def test_step_and_window_models_play_the_same_music(tiny_model):
     played = []
     for mode in ("step", "window"):
-        composer = Composer(model_file(primed_model, mode, "float32"), seed=SEED)
+        composer = Composer(model_file(tiny_model, mode, "float32"), seed=SEED)
         primer = composer.choose_primer()
         assert sum(len(notes) + 1 for notes, _, _ in primer.events) >= 40  # a whole window
         composer.begin(primer)
@@ -158,10 +158,10 @@ def test_step_and_window_models_play_the_same_music(primed_model):
     assert played[0] == played[1]
 
 
-def test_generate_renders_an_audible_wav(primed_model, tmp_path):
+def test_generate_renders_an_audible_wav(tiny_model, tmp_path):
     find_soundfont()
     out, wav = tmp_path / "short.mid", tmp_path / "short.wav"
-    result = playbach("generate", "--model", primed_model, "--notes", 8, "--seed", 2,
+    result = playbach("generate", "--model", tiny_model, "--notes", 8, "--seed", 2,
                       "--bpm", 240, "--out", out, "--wav", wav, timeout=120)
     assert result.returncode == 0, result.stderr
     with wave.open(str(wav)) as audio:

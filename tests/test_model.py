@@ -10,6 +10,7 @@ import pytest
 import playbach_protocol as protocol
 from playbach.corpus import store
 from playbach.corpus.midi import Piece
+from playbach.engine.primer import PRIMER_EVENTS
 from playbach.model import dataset
 from playbach.model.card import card_for, load_card
 from playbach.model.vocabulary import END, IGNORED, NONE, PAD, Vocabulary, transpose
@@ -103,7 +104,7 @@ def test_tiny_model_card_records_split_hyperparameters_and_files(tiny_model, bac
     assert "non-commercial" in card["corpus"]["licence"]
     primers = store.read_pieces(tiny_model.parent / card["primers"])
     assert primers and {p.name for p in primers} <= set(split["test"])
-    assert all(0 < len(p.events) <= 48 for p in primers)
+    assert all(0 < len(p.events) <= PRIMER_EVENTS for p in primers)
     assert set(card["files"]) == {"window", "step"}
     for kind in ("window", "step"):
         assert set(card["files"][kind]) == {"float32", "float16", "int8"}

@@ -107,7 +107,7 @@ def notes_on(path):
     return [m.note for m in mido.MidiFile(path).tracks[0] if m.type == "note_on"]
 
 
-def test_play_plays_exactly_what_serve_publishes(primed_model, mosquitto, tmp_path):
+def test_play_plays_exactly_what_serve_publishes(tiny_model, mosquitto, tmp_path):
     prefix = "e2e-play-%d" % os.getpid()
     sniffer = Sniffer(mosquitto.host, mosquitto.port, prefix)
     take = tmp_path / "take.mid"
@@ -120,7 +120,7 @@ def test_play_plays_exactly_what_serve_publishes(primed_model, mosquitto, tmp_pa
     try:
         log.wait_for("connected to the MQTT broker")
         time.sleep(0.3)  # the subscription follows the connection
-        server = serve(primed_model, *broker_args(mosquitto, prefix), "--notes", 40)
+        server = serve(tiny_model, *broker_args(mosquitto, prefix), "--notes", 40)
         assert server.wait(60) == 0, finish(server)
         sniffer.wait_for(lambda s: len(s.events()) == 40 and s.statuses()[-1]["state"] ==
                          "stopped", "40 events and the stopped status")

@@ -196,7 +196,8 @@ def test_event_payload_round_trip_and_reads_well():
     ({"holds_ms": [1]}, "bad event field 'holds_ms': expected one length per note"),
     ({"token": "A2.G3"}, "bad event field 'token': 'A2.G3' does not name the notes"),
     ({"duration": "5/4"}, "bad duration '5/4'"),
-    ({"bpm": "fast"}, "bad event field 'bpm': 'fast', expected a number 1-1000"),
+    ({"bpm": "fast"}, "bad event field 'bpm': 'fast', expected a number 20-1000"),
+    ({"velocity": 300}, "bad event field 'velocity': 300, expected an integer 0-127"),
 ])
 def test_bad_event_payloads_name_the_field(change, message):
     event = json.loads(protocol.encode_event(7, (45, 56), (500, 250), "1/2", "f", 120, 0))
@@ -253,8 +254,8 @@ def test_control_commands(payload, control):
     ("", "bad control field 'cmd': '', expected one of pause play"),
     ("jump", "bad control field 'cmd': 'jump'"),
     ("tempo fast", "bad control field 'bpm': 'fast' is not a number"),
-    ("tempo 5", "bad control field 'bpm': 5.0, expected a number 20-400"),
-    ('{"cmd": "tempo"}', "bad control field 'bpm': None, expected a number 20-400"),
+    ("tempo 5", "bad control field 'bpm': 5.0, expected a number 20-1000"),
+    ('{"cmd": "tempo"}', "bad control field 'bpm': None, expected a number 20-1000"),
     ("top_k 2.5", "bad control field 'value': '2.5' is not a number"),
     ('{"cmd": "temperature", "value": true}', "bad control field 'value': True"),
     ('{"cmd": "primer", "tokens": "B2 H2"}', "bad note 'H2'"),
@@ -270,4 +271,4 @@ def test_bad_control_commands(payload, message):
 def test_encode_control_checks_what_it_encodes():
     assert json.loads(protocol.encode_control("tempo", 100)) == {"cmd": "tempo", "bpm": 100}
     with pytest.raises(ValueError):
-        protocol.encode_control("tempo", 1000)
+        protocol.encode_control("tempo", 1001)

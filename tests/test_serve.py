@@ -130,10 +130,10 @@ def expected_stream(model, count):
     return timed(events, primer=primer.events)[:count]
 
 
-def test_events_and_voices_arrive_in_order(primed_model, mosquitto, prefix, tmp_path):
+def test_events_and_voices_arrive_in_order(tiny_model, mosquitto, prefix, tmp_path):
     listener = Listener(mosquitto.host, mosquitto.port, prefix)
     record = tmp_path / "live.mid"
-    server = serve(primed_model, *broker_args(mosquitto, prefix), "--notes", 40,
+    server = serve(tiny_model, *broker_args(mosquitto, prefix), "--notes", 40,
                    "--record", record)
     stderr = finish(server)
     assert server.returncode == 0, stderr
@@ -142,7 +142,7 @@ def test_events_and_voices_arrive_in_order(primed_model, mosquitto, prefix, tmp_
     listener.close()
     events = listener.events()
     assert [event["seq"] for event in events] == list(range(1, 41))
-    expected = expected_stream(primed_model, 40)
+    expected = expected_stream(tiny_model, 40)
     assert [(tuple(e["notes"]), e["duration"], e["dynamic"]) for e in events] == \
         [(t.notes, t.duration, t.dynamic) for t in expected]
     assert [e["holds_ms"] for e in events] == \
@@ -176,9 +176,9 @@ def test_events_and_voices_arrive_in_order(primed_model, mosquitto, prefix, tmp_
         assert abs(got[0] - sent[0]) < 1 and abs(got[3] - sent[3]) < 1
 
 
-def test_controls_act_within_one_event(primed_model, mosquitto, prefix):
+def test_controls_act_within_one_event(tiny_model, mosquitto, prefix):
     listener = Listener(mosquitto.host, mosquitto.port, prefix)
-    server = serve(primed_model, *broker_args(mosquitto, prefix), "--bpm", 300)
+    server = serve(tiny_model, *broker_args(mosquitto, prefix), "--bpm", 300)
     control = protocol.control_topic(prefix)
     try:
         listener.wait_for(lambda l: len(l.events()) >= 5, "the first events")
@@ -224,10 +224,10 @@ def test_controls_act_within_one_event(primed_model, mosquitto, prefix):
     assert "Traceback" not in stderr
 
 
-def test_status_is_retained_and_the_will_fires_on_kill(primed_model, mosquitto, prefix,
+def test_status_is_retained_and_the_will_fires_on_kill(tiny_model, mosquitto, prefix,
                                                        tmp_path):
     record = tmp_path / "killed.mid"
-    server = serve(primed_model, *broker_args(mosquitto, prefix), "--record", record)
+    server = serve(tiny_model, *broker_args(mosquitto, prefix), "--record", record)
     listener = Listener(mosquitto.host, mosquitto.port, prefix)
     try:
         listener.wait_for(lambda l: len(l.events()) >= 30, "events")
@@ -241,7 +241,7 @@ def test_status_is_retained_and_the_will_fires_on_kill(primed_model, mosquitto, 
         server.wait(TIMEOUT)
     listener.wait_for(lambda l: l.statuses()[-1]["state"] == "offline", "the last will")
     offline = protocol.decode_status(listener.messages[-1][1])
-    assert offline["model"] == Composer(model_file(primed_model)).name
+    assert offline["model"] == Composer(model_file(tiny_model)).name
     # The recording was written while it played: at most the last second is missing.
     published = sum(len(e["notes"]) for e in listener.events())
     recorded = sum(1 for m in mido.MidiFile(record).tracks[0]
@@ -254,9 +254,9 @@ def test_status_is_retained_and_the_will_fires_on_kill(primed_model, mosquitto, 
     again.close()
 
 
-def test_malformed_controls_are_counted_and_ignored(primed_model, mosquitto, prefix):
+def test_malformed_controls_are_counted_and_ignored(tiny_model, mosquitto, prefix):
     listener = Listener(mosquitto.host, mosquitto.port, prefix)
-    server = serve(primed_model, *broker_args(mosquitto, prefix), "--bpm", 300)
+    server = serve(tiny_model, *broker_args(mosquitto, prefix), "--bpm", 300)
     bad = [b"", b"\xff\xfe", b"[1, 2]", b"{not json", b"tempo", b"tempo fast", b"tempo 9000",
            b'{"cmd": "top_k", "value": -1}', b'{"cmd": "dance"}', b'{"cmd": "primer"',
            b"temperature 0", b'{"cmd": "seed", "value": 1.5}', b"primer no-such-piece",
@@ -282,13 +282,13 @@ def test_malformed_controls_are_counted_and_ignored(primed_model, mosquitto, pre
     assert listener.statuses()[-1]["state"] == "stopped"
 
 
-def test_a_broker_with_a_password(primed_model, mosquitto_with_password, prefix):
+def test_a_broker_with_a_password(tiny_model, mosquitto_with_password, prefix):
     broker = mosquitto_with_password
     listener = Listener(broker.host, broker.port, prefix, broker.username, broker.password)
-    wrong = serve(primed_model, *broker_args(broker, prefix), "--username", broker.username,
+    wrong = serve(tiny_model, *broker_args(broker, prefix), "--username", broker.username,
                   "--password", "wrong", "--client-id", "intruder")
     try:
-        server = serve(primed_model, *broker_args(broker, prefix), "--notes", 10,
+        server = serve(tiny_model, *broker_args(broker, prefix), "--notes", 10,
                        env={"PLAYBACH_BROKER_USERNAME": broker.username,
                             "PLAYBACH_BROKER_PASSWORD": broker.password})
         assert server.wait(TIMEOUT) == 0, finish(server)
@@ -301,8 +301,8 @@ def test_a_broker_with_a_password(primed_model, mosquitto_with_password, prefix)
     assert wrong.returncode == 0 and "Traceback" not in stderr
 
 
-def test_the_server_rides_out_a_broker_restart(primed_model, mosquitto, prefix):
-    server = serve(primed_model, *broker_args(mosquitto, prefix), "--bpm", 300)
+def test_the_server_rides_out_a_broker_restart(tiny_model, mosquitto, prefix):
+    server = serve(tiny_model, *broker_args(mosquitto, prefix), "--bpm", 300)
     listener = Listener(mosquitto.host, mosquitto.port, prefix)
     try:
         listener.wait_for(lambda l: len(l.events()) >= 3, "the first events")
@@ -321,9 +321,9 @@ def test_the_server_rides_out_a_broker_restart(primed_model, mosquitto, prefix):
     assert "lost the MQTT broker" in stderr and "Traceback" not in stderr
 
 
-def test_the_embedded_broker_needs_no_mosquitto(primed_model, prefix):
+def test_the_embedded_broker_needs_no_mosquitto(tiny_model, prefix):
     port = free_port()
-    server = serve(primed_model, "--embedded-port", port, "--prefix", prefix)
+    server = serve(tiny_model, "--embedded-port", port, "--prefix", prefix)
     try:
         wait_for_port("127.0.0.1", port, lambda: server.poll() is None, "playbach serve")
         listener = Listener("127.0.0.1", port, prefix)
@@ -368,17 +368,17 @@ def test_watch_shows_events_voices_gaps_and_malformed_messages():
     assert lines[8] == "control: tempo 95.0"
 
 
-def test_a_new_setting_plays_from_the_event_after_the_one_taken(primed_model):
+def test_a_new_setting_plays_from_the_event_after_the_one_taken(tiny_model):
     from playbach.live.ahead import Ahead
 
     primer = primers.from_tokens(PRIMER)
-    expected = Composer(model_file(primed_model), seed=SEED)
+    expected = Composer(model_file(tiny_model), seed=SEED)
     expected.begin(primer)
     before = [expected.next_event() for _ in range(5)]
     expected.generator.temperature = 0.3
     after = [expected.next_event() for _ in range(10)]
 
-    composer = Composer(model_file(primed_model), seed=SEED)
+    composer = Composer(model_file(tiny_model), seed=SEED)
     ahead = Ahead(composer, primer).start()
     try:
         taken = [ahead.take(TIMEOUT) for _ in range(5)]

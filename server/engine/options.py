@@ -8,6 +8,8 @@ import argparse
 import os
 from pathlib import Path
 
+import playbach_protocol as protocol
+
 from playbach.engine import primer
 from playbach.engine.composer import Composer, model_file
 
@@ -24,14 +26,14 @@ def env(name, default, kind=str):
 
 
 DEFAULT_BPM = 100.0
-MAX_BPM = 1000  # what an event payload may carry (a tempo command allows 20-400)
 
 
 def bpm(text):
-    """argparse type of a tempo: a number of beats per minute, 1 to ``MAX_BPM``."""
+    """argparse type of a tempo: beats per minute, in the range an event payload may carry."""
     value = float(text)
-    if not 1 <= value <= MAX_BPM:
-        raise argparse.ArgumentTypeError("%s: expected 1-%d beats per minute" % (text, MAX_BPM))
+    if not protocol.MIN_BPM <= value <= protocol.MAX_BPM:
+        raise argparse.ArgumentTypeError("%s: expected %d-%d beats per minute"
+                                         % (text, protocol.MIN_BPM, protocol.MAX_BPM))
     return value
 
 

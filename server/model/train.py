@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from playbach.corpus import store
+from playbach.engine.primer import write_primers
 from playbach.model import card as cards
 from playbach.model import dataset, network
 from playbach.model.vocabulary import Vocabulary
@@ -27,10 +28,6 @@ HYPER_PARAMETERS = {
     "learning_rate": 0.003,
     "transpositions": list(range(-6, 6)),
 }
-
-
-PRIMER_COUNT = 12
-PRIMER_EVENTS = 48
 
 
 class TimeLimit(keras.callbacks.Callback):
@@ -122,15 +119,6 @@ def train(corpus, out, name="playbach", hyper=None, epochs=50, patience=3, minut
     card["primers"] = write_primers(out / (name + "-primers.jsonl"), split["test"])
     cards.save_card(out / (name + ".json"), card)
     return card
-
-
-def write_primers(path, test_pieces, count=PRIMER_COUNT, events=PRIMER_EVENTS):
-    """Write the openings of ``count`` held-out test pieces, so that the runtime can start a
-    piece without the corpus or music21; return the file name."""
-    openings = [piece._replace(events=piece.events[:events])
-                for piece in sorted(test_pieces, key=lambda p: p.name)[:count]]
-    store.write_pieces(path, openings)
-    return Path(path).name
 
 
 def describe_corpus(folder, pieces):
