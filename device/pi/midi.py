@@ -1,9 +1,10 @@
 """MIDI on the Pi: the bytes the player writes, sent to a mido port and recorded to a .mid."""
-import os
 import time
 from pathlib import Path
 
 import mido
+
+from playbach.engine.midifile import save_atomically
 
 TICKS_PER_BEAT = 500  # at the default 120 bpm (500000 us a beat) one tick is one millisecond
 FLUSH_S = 1.0
@@ -77,9 +78,7 @@ class Recorder:
             self.save()
 
     def save(self):
-        partial = self.path.with_name(self.path.name + ".part")
-        self.file.save(partial)
-        os.replace(partial, self.path)
+        save_atomically(self.file, self.path)
         self.saved = self.clock()
         self.dirty = False
 

@@ -47,9 +47,14 @@ def midi_file(notes, bpm, name="playbach", program=PROGRAM):
 
 
 def write_midi(path, notes, bpm, name="playbach"):
-    """Write ``notes`` to ``path`` atomically: a reader (or a kill) never sees half a file."""
+    """Write ``notes`` to ``path`` atomically (see :func:`save_atomically`)."""
+    save_atomically(midi_file(notes, bpm, name), path)
+
+
+def save_atomically(midi, path):
+    """Save a :class:`mido.MidiFile` to ``path`` so that a reader (or a kill) never sees half
+    a file: write a temporary file beside it, then rename it over ``path``."""
     path = Path(path)
-    midi = midi_file(notes, bpm, name)
     handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=".%s." % path.name)
     try:
         os.fchmod(handle, 0o644)  # mkstemp's 0600 would hide the file from other users
