@@ -70,6 +70,18 @@ def test_split_is_by_piece_deterministic_and_disjoint():
         dataset.pieces_by_name(pieces, ["p001", "nowhere"])
 
 
+def test_transposed_copies_teach_pitch_but_not_the_rhythm_again():
+    vocabulary = Vocabulary.default()
+    piece = Piece("p", events("C4.E4:1/2:mf G4:1:f"), 120, "4/4")
+    written, up, down = dataset.encode([piece], vocabulary, transpositions=(0, 2, -1))
+    assert list(up[0][0][1:]) == [s + 2 if s != vocabulary.end else s for s in written[0][0][1:]]
+    assert list(up[0][1]) == list(written[0][1])  # the durations still read as inputs
+    assert (written[1][1] >= 0).sum() == 2 and (written[1][2] >= 0).sum() == 2
+    for copy in (up, down):
+        assert (copy[1][0] >= 0).all()  # every next symbol is scored
+        assert (copy[1][1] == IGNORED).all() and (copy[1][2] == IGNORED).all()
+
+
 def test_windows_cover_every_target_and_pad_the_end():
     vocabulary = Vocabulary.default()
     piece = Piece("p", events(" ".join(["C4.E4:1/2:mf"] * 10)), 120, "4/4")  # 31 steps

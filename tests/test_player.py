@@ -1,14 +1,14 @@
 """The Pi player, ``playbach play``: the MIDI it sends to a port and records; the real command
 against a real mosquitto that restarts mid-stream; and end to end, behind ``playbach serve``."""
-import importlib.util
 import os
 import signal
 import subprocess
 import sys
 import time
+import wave
 
 import mido
-import pytest
+import numpy as np
 
 import playbach_protocol as protocol
 from playbach.player import midi
@@ -48,13 +48,66 @@ def test_player_bytes_reach_a_port_and_a_recording(tmp_path):
     assert recorded == [m.copy(time=t) for m, t in zip(port.sent, [0, 0, 0, 500, 300, 0])]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("rtmidi") is not None,
-                    reason="python-rtmidi is installed here")
-def test_list_ports_says_clearly_when_mido_has_no_backend():
+def test_list_ports_uses_python_rtmidi_or_says_what_is_missing():
     result = subprocess.run([sys.executable, "-m", "playbach", "play", "--list-ports"],
                             capture_output=True, text=True, timeout=30)
+    if os.path.exists("/dev/snd/seq"):  # a machine with ALSA MIDI: the ports, or none
+        assert result.returncode == 0 and result.stdout.strip()
+    else:  # here: no sound hardware, so the ALSA sequencer python-rtmidi opens is missing
+        assert result.returncode == 1
+        assert "MIDI ports are not available here" in result.stderr
+        assert "ALSA sequencer (/dev/snd/seq)" in result.stderr
+
+
+def test_synth_that_cannot_start_says_why():
+    result = subprocess.run([sys.executable, "-m", "playbach", "play", "--synth",
+                             "--audio-driver", "nonesuch"],
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert "no MIDI port backend" in result.stderr and "python-rtmidi" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "playbach play: fluidsynth exited (255): fluidsynth: error: "
+        "Couldn't find the requested audio driver 'nonesuch'.")
+
+
+def pitches(wav, lowest=200, highest=600):
+    """The two strongest frequencies (Hz) between ``lowest`` and ``highest`` in a WAV file."""
+    with wave.open(str(wav)) as audio:
+        rate = audio.getframerate()
+        samples = np.frombuffer(audio.readframes(audio.getnframes()), np.int16)
+    mono = samples.reshape(-1, audio.getnchannels()).mean(axis=1)
+    spectrum = np.abs(np.fft.rfft(mono * np.hanning(len(mono))))
+    frequencies = np.fft.rfftfreq(len(mono), 1 / rate)
+    band = (frequencies >= lowest) & (frequencies <= highest)
+    spectrum, frequencies = spectrum[band], frequencies[band]
+    peaks = [i for i in range(1, len(spectrum) - 1)
+             if spectrum[i - 1] < spectrum[i] >= spectrum[i + 1]]
+    return sorted(frequencies[i] for i in sorted(peaks, key=lambda i: -spectrum[i])[:2])
+
+
+def test_play_into_fluidsynth_sounds_the_published_notes(mosquitto, tmp_path):
+    """The real FluidSynth renders what it is sent to a WAV (its file audio driver stands in
+    for a sound card): the stream's A4 and C5 are the strongest pitches in the recording."""
+    sound = tmp_path / "live.wav"
+    player = subprocess.Popen(
+        [sys.executable, "-m", "playbach", "play", "--host", mosquitto.host, "--port",
+         str(mosquitto.port), "--synth", "--audio-driver", "file", "--synth-setting",
+         "audio.file.name=%s" % sound, "--program", "19"],  # church organ: a steady pitch
+        stderr=subprocess.PIPE, text=True)
+    player.stdout = player.stderr
+    log = Lines(player)
+    try:
+        log.wait_for("connected to the MQTT broker")
+        time.sleep(0.3)
+        publish(mosquitto, status("playing"), live_event(1, [69], hold=600))
+        time.sleep(0.6)
+        publish(mosquitto, live_event(2, [72], hold=600))
+        time.sleep(0.8)
+    finally:
+        player.send_signal(signal.SIGTERM)
+        assert player.wait(timeout=15) == 0
+    assert "played 2, stale 0" in log.wait_for("played")
+    a4, c5 = protocol.note_frequency(69), protocol.note_frequency(72)
+    assert np.allclose(pitches(sound), [a4, c5], atol=3)
 
 
 def live_event(seq, notes, hold=80):

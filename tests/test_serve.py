@@ -3,6 +3,7 @@
 Servers run as real processes (``python -m playbach serve``) at fast tempos; a paho client
 listens. Timing targets live in benchmarks, not here: these tests check order and content.
 """
+import json
 import os
 import signal
 import subprocess
@@ -389,3 +390,17 @@ def test_a_new_setting_plays_from_the_event_after_the_one_taken(tiny_model):
     finally:
         ahead.close()
     assert [(t.notes, t.duration, t.dynamic) for t in taken] == before + after
+
+
+def test_bench_times_models_and_the_live_stream_through_both_brokers(tiny_model, tmp_path):
+    """What `make bench` runs, on the tiny model: every figure present (none is judged here)."""
+    out = tmp_path / "bench.json"
+    result = playbach("bench", tiny_model, "--calls", 20, "--events", 10, "--stream-events", 30,
+                      "--out", out, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert {"step-int8", "window-int8"} <= set(report["models"]) == set(report["generation"])
+    assert [s["broker"] for s in report["stream"]] == ["embedded", "mosquitto"]
+    for stream in report["stream"]:
+        assert stream["events"] == 30
+        assert 0 <= stream["p50_ms"] <= stream["p99_ms"] <= stream["max_ms"]

@@ -1,4 +1,5 @@
 """MIDI on the Pi: the bytes the player writes, sent to a mido port and recorded to a .mid."""
+import logging
 import time
 from pathlib import Path
 
@@ -9,9 +10,12 @@ from playbach.engine.midifile import save_atomically
 TICKS_PER_BEAT = 500  # at the default 120 bpm (500000 us a beat) one tick is one millisecond
 FLUSH_S = 1.0
 
+log = logging.getLogger(__name__)
+
 
 class NoBackend(RuntimeError):
-    """mido has no port backend here (python-rtmidi is not installed)."""
+    """mido cannot reach MIDI ports here: python-rtmidi is missing, or so is the system's MIDI
+    (on Linux the ALSA sequencer, /dev/snd/seq)."""
 
 
 def _backend(call, *args):
@@ -19,7 +23,11 @@ def _backend(call, *args):
         return call(*args)
     except ImportError as error:
         raise NoBackend("no MIDI port backend (%s): pip install python-rtmidi, "
-                        "or record with --out FILE" % error)
+                        "or play with --synth, or record with --out FILE" % error)
+    except OSError as error:  # python-rtmidi's SystemError: no MIDI system to open
+        raise NoBackend("MIDI ports are not available here (%s); on Linux they need the ALSA "
+                        "sequencer (/dev/snd/seq); play with --synth, or record with --out FILE"
+                        % error)
 
 
 def port_names():
@@ -34,15 +42,21 @@ def open_port(name):
 
 class Wire:
     """Stands where a board has its UART: takes the bytes of whole MIDI messages, as
-    ``outputs.MidiOut`` writes them, and sends each message on to every sink (``send(msg)``)."""
+    ``outputs.MidiOut`` writes them, and sends each message on to every sink (``send(msg)``).
+
+    A sink that fails is reported once and dropped; the others (the recording) go on."""
 
     def __init__(self, sinks):
-        self.sinks = sinks
+        self.sinks = list(sinks)
 
     def write(self, data):
         message = mido.Message.from_bytes(list(data))
-        for sink in self.sinks:
-            sink.send(message)
+        for sink in list(self.sinks):
+            try:
+                sink.send(message)
+            except (OSError, RuntimeError) as error:  # a port unplugged, FluidSynth gone
+                log.error("stopped playing to %s: %s", type(sink).__name__, error)
+                self.sinks.remove(sink)
         return len(data)
 
 

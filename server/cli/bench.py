@@ -1,8 +1,10 @@
 """Measure the speed and memory of a model's exported files on this machine (JSON out).
 
 Times one interpreter call of each exported model (step and window, every precision) and whole
-generated events, and reports the process's peak memory. Figures for the README and the model
-card come from here, never from a timed test.
+generated events, and reports the process's peak memory; then runs playbach serve on 127.0.0.1
+and measures how late its events reach a subscriber (scheduled onset to arrival), through the
+embedded broker and through mosquitto. Figures for the README and the model card come from
+here, never from a timed test.
 
 example:
   playbach bench models/playbach.json --out bench.json
@@ -15,14 +17,23 @@ def add_arguments(parser):
     parser.add_argument("card", type=Path, nargs="?", help="model card (default: the shipped one)")
     parser.add_argument("--calls", type=int, default=2000, help="step calls to time")
     parser.add_argument("--events", type=int, default=300, help="events to generate per model")
+    parser.add_argument("--stream-events", type=int, default=200, metavar="N",
+                        help="events to time through the live stream (0: none)")
+    parser.add_argument("--brokers", nargs="+", choices=("embedded", "mosquitto"),
+                        default=["embedded", "mosquitto"], help="brokers to stream through")
     parser.add_argument("--out", type=Path, help="also write the JSON to this file")
 
 
 def run(args):
     from playbach.engine.bench import benchmark
+    from playbach.live.latency import stream_latency
     from playbach.model.card import SHIPPED_CARD
 
-    report = benchmark(args.card or SHIPPED_CARD, args.calls, args.events)
+    card = args.card or SHIPPED_CARD
+    report = benchmark(card, args.calls, args.events)
+    if args.stream_events:
+        report["stream"] = [stream_latency(card, args.stream_events, broker=broker)
+                            for broker in args.brokers]
     text = json.dumps(report, indent=1)
     if args.out:
         args.out.write_text(text + "\n")

@@ -1,4 +1,4 @@
-"""Play the live stream on this computer: to a MIDI port, into a .mid file, or both.
+"""Play the live stream on this computer: into FluidSynth, to a MIDI port, into a .mid file.
 
 Subscribes to every event (or to one voice with --voice) and plays each note as it arrives,
 releasing it when its time is up. Like the boards, it skips messages that arrive late or twice,
@@ -8,8 +8,9 @@ backoff; notes still end on time while it is away), and silences every note on s
 and exit (Ctrl-C, SIGTERM).
 
 examples:
+  playbach play --synth                               through FluidSynth to the speakers
   playbach play --list-ports                          the MIDI ports mido can open
-  playbach play --midi-port "FLUID Synth"             play on a synth
+  playbach play --midi-port "USB MIDI"                play on a synth or MIDI interface
   playbach play --voice soprano --out soprano.mid     record one voice (saved every second)
   PLAYBACH_BROKER_HOST=pi.local playbach play --out bach.mid
 """
@@ -18,8 +19,10 @@ import signal
 import threading
 
 import playbach_protocol as protocol
+from playbach.engine.synth import SynthError
 from playbach.live import connection
 from playbach.player import midi
+from playbach.player.fluidsynth import FluidSynth
 from playbach.player.core import LATE_MS, Player
 from playbach.player.listen import Listener
 from playbach.player.outputs import MidiOut
@@ -31,6 +34,15 @@ def add_arguments(parser):
     connection.add_broker_arguments(parser, host="127.0.0.1")
     parser.add_argument("--voice", choices=protocol.VOICES + ("0", "1", "2", "3"),
                         help="play one voice instead of every event")
+    parser.add_argument("--synth", action="store_true",
+                        help="play through FluidSynth, started here with a General MIDI soundfont")
+    parser.add_argument("--soundfont", metavar="SF2",
+                        help="for --synth (default: $PLAYBACH_SOUNDFONT or the system's GM font)")
+    parser.add_argument("--audio-driver", metavar="NAME",
+                        help="FluidSynth's audio driver for --synth: alsa, pulseaudio, jack, "
+                             "file ... (default: FluidSynth's)")
+    parser.add_argument("--synth-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="more FluidSynth settings for --synth, e.g. audio.file.name=a.wav")
     parser.add_argument("--midi-port", metavar="NAME", help="MIDI output port to play on")
     parser.add_argument("--list-ports", action="store_true", help="list MIDI output ports")
     parser.add_argument("--out", metavar="FILE", help="record to this .mid file")
@@ -47,10 +59,12 @@ def run(args):
         if args.list_ports:
             print("\n".join(midi.port_names()) or "no MIDI output ports")
             return 0
-        if not (args.midi_port or args.out):
-            raise SystemExit("playbach play: give --midi-port NAME and/or --out FILE")
+        if not (args.synth or args.midi_port or args.out):
+            raise SystemExit("playbach play: give --synth, --midi-port NAME and/or --out FILE")
         sinks = [midi.open_port(args.midi_port)] if args.midi_port else []
-    except midi.NoBackend as error:
+        if args.synth:
+            sinks.append(FluidSynth(args.soundfont, args.audio_driver, args.synth_setting))
+    except (midi.NoBackend, SynthError) as error:
         raise SystemExit("playbach play: %s" % error)
     recorder = midi.Recorder(args.out) if args.out else None
     if recorder:

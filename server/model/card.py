@@ -109,10 +109,12 @@ def render_markdown(card):
         "- parameters: %d" % training["parameters"],
         "- window model context: %d symbols (about %d events); training sequences of %d symbols"
         % (hyper["window"], hyper["context_events"], hyper.get("train_window", hyper["window"])),
-        "- training: %d epochs (best: %d) in %d min on %s, batch %d, Adam %s, 12-key "
-        "transposition of the training pieces, early stopping on validation loss"
+        "- training: %d epochs (best: %d) in %d min on %s, batch %d, Adam %s%s, 12-key "
+        "transposition of the training pieces (duration and dynamic scored in the written key "
+        "only), early stopping on validation loss"
         % (training["epochs"], training["best_epoch"], round(training["seconds"] / 60),
-           training.get("machine", "a 2-core CPU"), hyper["batch_size"], hyper["learning_rate"]),
+           training.get("machine", "a 2-core CPU"), hyper["batch_size"], hyper["learning_rate"],
+           " with cosine decay over %d epochs" % hyper["epochs"] if "epochs" in hyper else ""),
         "",
         "## Data", "",
         "%s. Split by piece with seed %d into %d / %d / %d pieces (train / validation / test); "

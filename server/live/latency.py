@@ -1,0 +1,112 @@
+"""How late the stream arrives: a real ``playbach serve`` and a subscriber on this machine.
+
+Each event says when it should sound (``at``, Unix ms); the subscriber notes when it arrives.
+The difference is what a player hears as lateness: generation, the scheduler, the broker and
+the network stack together. Everything stays on 127.0.0.1.
+"""
+import getpass
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import paho.mqtt.client as mqtt
+
+import playbach_protocol as protocol
+
+PREFIX = "playbach-bench"
+START_S = 30
+
+
+def stream_latency(card_path, events=200, bpm=480, broker="embedded"):
+    """Milliseconds from each event's scheduled onset to its arrival at a subscriber.
+
+    ``broker``: ``embedded`` (the server's own, as ``playbach serve`` runs by default) or
+    ``mosquitto`` (started here, as on a Pi with the system broker). Returns p50/p99/max.
+    """
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        mosquitto = _start_mosquitto(Path(folder), port) if broker == "mosquitto" else None
+        serve = [sys.executable, "-m", "playbach", "serve", "--model", str(card_path),
+                 "--prefix", PREFIX, "--seed", "0", "--bpm", str(bpm)]
+        serve += (["--host", "127.0.0.1", "--port", str(port)] if mosquitto
+                  else ["--embedded-port", str(port)])
+        server = subprocess.Popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True)
+        try:
+            lateness = _listen(port, events, bpm, server)
+        finally:
+            for process in (server, mosquitto):
+                if process and process.poll() is None:
+                    process.terminate()
+                    process.wait(10)
+    lateness = lateness[:events]
+    return {"broker": broker, "events": len(lateness), "bpm": bpm,
+            "p50_ms": round(float(np.median(lateness)), 2),
+            "p99_ms": round(float(np.percentile(lateness, 99)), 2),
+            "max_ms": round(float(np.max(lateness)), 2)}
+
+
+def _listen(port, events, bpm, server):
+    """The lateness of the first ``events`` events to arrive (the server plays on until it is
+    stopped: with the embedded broker, its first events may precede the subscription)."""
+    arrived, done = [], threading.Event()
+
+    def on_message(client, userdata, message):
+        received = time.time() * 1000
+        arrived.append(received - protocol.decode_event(message.payload)["at"])
+        if len(arrived) == events:
+            done.set()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="playbach-bench")
+    client.on_connect = lambda c, *_: c.subscribe(protocol.events_topic(PREFIX))
+    client.on_message = on_message
+    deadline = time.monotonic() + START_S
+    while True:  # the embedded broker listens once the server is up
+        try:
+            client.connect("127.0.0.1", port)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("playbach serve did not start: %s"
+                                   % server.stderr.read().strip()[-300:])
+            time.sleep(0.1)
+    client.loop_start()
+    try:
+        if not done.wait(START_S + events * 4 * 60 / bpm):  # 4 beats: the longest event
+            raise RuntimeError("received %d of %d events" % (len(arrived), events))
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return arrived
+
+
+def _start_mosquitto(folder, port):
+    if shutil.which("mosquitto") is None:
+        raise RuntimeError("mosquitto is not installed (make system installs it)")
+    config = folder / "mosquitto.conf"
+    # As root, mosquitto would switch to its own user, which cannot read this folder.
+    config.write_text("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                      "user %s\n" % (port, getpass.getuser()))
+    process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + START_S
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("mosquitto did not listen on 127.0.0.1:%d" % port)
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
