@@ -70,18 +70,6 @@ def test_split_is_by_piece_deterministic_and_disjoint():
         dataset.pieces_by_name(pieces, ["p001", "nowhere"])
 
 
-def test_transposed_copies_teach_pitch_but_not_the_rhythm_again():
-    vocabulary = Vocabulary.default()
-    piece = Piece("p", events("C4.E4:1/2:mf G4:1:f"), 120, "4/4")
-    written, up, down = dataset.encode([piece], vocabulary, transpositions=(0, 2, -1))
-    assert list(up[0][0][1:]) == [s + 2 if s != vocabulary.end else s for s in written[0][0][1:]]
-    assert list(up[0][1]) == list(written[0][1])  # the durations still read as inputs
-    assert (written[1][1] >= 0).sum() == 2 and (written[1][2] >= 0).sum() == 2
-    for copy in (up, down):
-        assert (copy[1][0] >= 0).all()  # every next symbol is scored
-        assert (copy[1][1] == IGNORED).all() and (copy[1][2] == IGNORED).all()
-
-
 def test_windows_cover_every_target_and_pad_the_end():
     vocabulary = Vocabulary.default()
     piece = Piece("p", events(" ".join(["C4.E4:1/2:mf"] * 10)), 120, "4/4")  # 31 steps
@@ -228,3 +216,93 @@ def test_training_resumes_with_the_same_split_and_one_history(tiny_model, bach_c
     assert len(after["training"]["history"]["val_loss"]) == after["training"]["epochs"]
     assert after["commands"][0] == before["commands"][0]
     assert after["commands"][-1].endswith("--resume %s" % (tmp_path / "tiny.json"))
+
+
+def test_key_ensemble_averages_the_model_read_in_other_keys(tiny_model, bach_corpus):
+    from playbach.model.runtime import KeyEnsemble, StepModel, WindowModel, open_model
+
+    card = load_card(tiny_model)
+    vocabulary = Vocabulary.from_card(card)
+    folder = tiny_model.parent
+    step = StepModel(folder / card["files"]["step"]["float32"])
+    assert open_model(step.path, [0])[2].__class__ is StepModel  # the written key: no wrapper
+    shifts = (-1, 0, 2)
+    ensemble = open_model(step.path, shifts)[2]
+    assert isinstance(ensemble, KeyEnsemble) and ensemble.shifts == shifts
+    symbols, durations, dynamics = (row[0] for row in held_out_windows(tiny_model,
+                                                                        bach_corpus[0], 1))
+    state, members = ensemble.zero_state(), [step.zero_state() for _ in shifts]
+    for symbol, duration, dynamic in zip(symbols, durations, dynamics):
+        averaged, state = ensemble.step(int(symbol), int(duration), int(dynamic), state)
+        outputs = []
+        for i, shift in enumerate(shifts):  # by hand: move the note, read, move back
+            moved = symbol if symbol < 2 else vocabulary.event_symbols(
+                (vocabulary.note(int(symbol)) + shift,))[0]
+            log_probs, members[i] = step.step(int(moved), int(duration), int(dynamic),
+                                              members[i])
+            outputs.append(log_probs)
+    for head in ("duration", "dynamic"):
+        expected = np.log(np.mean([np.exp(o[head]) for o in outputs], axis=0))
+        assert np.abs(averaged[head] - expected).max() < 1e-5
+    # Each member's distribution over the symbols it can move back (a note 127 read 2 keys
+    # up is not one), renormalised, then averaged.
+    kept = [[vocabulary.pad, vocabulary.end] +
+            [vocabulary.event_symbols((n + shift,))[0] for n in range(128) if 0 <= n + shift < 128]
+            for shift in shifts]
+    totals = [np.exp(o["symbol"][k]).sum() for o, k in zip(outputs, kept)]
+    for note in (40, 60, 76):
+        s = vocabulary.event_symbols((note,))[0]
+        expected = np.mean([np.exp(o["symbol"][vocabulary.event_symbols((note + shift,))[0]]) / t
+                            for o, shift, t in zip(outputs, shifts, totals)])
+        assert np.exp(averaged["symbol"][s]) == pytest.approx(expected, rel=1e-4)
+    end = np.mean([np.exp(o["symbol"][vocabulary.end]) / t for o, t in zip(outputs, totals)])
+    assert np.exp(averaged["symbol"][vocabulary.end]) == pytest.approx(end, rel=1e-4)
+    assert np.exp(averaged["symbol"]).sum() == pytest.approx(1.0, abs=1e-3)
+    assert np.exp(averaged["symbol"][vocabulary.event_symbols((127,))[0]]) < 1e-3  # 127+2
+    window = KeyEnsemble(WindowModel(folder / card["files"]["window"]["float32"]), vocabulary,
+                         shifts)
+    from_window = window.predict(symbols, durations, dynamics)
+    assert np.abs(from_window["symbol"] - averaged["symbol"]).max() < 1e-4
+
+
+def test_eval_chooses_the_keys_on_validation_and_every_consumer_uses_them(
+        tiny_model, bach_corpus, tmp_path):
+    import shutil
+
+    from playbach.engine.composer import Composer
+    from playbach.model.runtime import WindowModel
+
+    for path in tiny_model.parent.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    card = load_card(tmp_path / "tiny.json")
+    step = tmp_path / card["files"]["step"]["int8"]
+    result = playbach("eval", step, "--corpus", bach_corpus[0], "--choose-keys", "--beam", "2",
+                      "--music-events", "20", "--no-baselines", "--write-card", "--json")
+    assert result.returncode == 0, result.stderr
+    card = load_card(tmp_path / "tiny.json")
+    chosen = card["inference"]["keys"]
+    scores = card["inference"]["validation_event_nll"]
+    assert len(scores) == 7 and scores["%+d..%+d" % (chosen[0], chosen[-1])] == min(
+        scores.values())
+    assert json.loads(result.stdout.splitlines()[-1])["keys"] == chosen
+    assert card["evaluation"]["step-int8"]["keys"] == chosen
+    assert card["commands"][-1].endswith("--write-card --json")
+    assert getattr(Composer(step).generator.reader.model, "shifts", (0,)) == tuple(chosen)
+    # The window model rereads its window for every symbol: the written key, unless asked.
+    window = tmp_path / card["files"]["window"]["int8"]
+    assert type(Composer(window).generator.reader.model) is WindowModel
+    assert Composer(window, keys=[-1, 0, 1]).generator.reader.model.shifts == (-1, 0, 1)
+    other = [-1, 0, 1] if chosen != [-1, 0, 1] else [-2, -1, 0, 1, 2]  # beside the card's
+    result = playbach("eval", step, "--corpus", bach_corpus[0], "--keys", *other, "--beam", "0",
+                      "--music-events", "0", "--write-card")
+    assert result.returncode == 0, result.stderr
+    name = "%+d..%+d" % (other[0], other[-1])
+    assert "in keys %s" % name in result.stdout
+    report = load_card(tmp_path / "tiny.json")["evaluation"]["step-int8-keys" + name]
+    # The best symbol n-gram is read in the same keys too, and counts as a baseline.
+    pitch = report["baselines"]["pitch"]
+    keyed = [name for name in pitch if name.endswith("_keys%+d..%+d" % (other[0], other[-1]))]
+    assert len(keyed) == 1 and keyed[0].startswith("symbol_")
+    best = min(b["nll_per_event"] for b in pitch.values())
+    assert report["pitch_nll_vs_best_ngram"] == pytest.approx(
+        report["model_scores"]["pitch"]["nll_per_event"] / best - 1, abs=1e-4)

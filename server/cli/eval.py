@@ -1,6 +1,7 @@
 """Evaluate a model honestly on its held-out test pieces, with n-gram baselines.
 
-Runs a .tflite file (window or step, any precision) with the TFLite interpreter alone. Reports,
+Runs a .tflite file (window or step, any precision) with the TFLite interpreter alone, reading
+the music in the keys its card names (--choose-keys picks them on the validation pieces). Reports,
 per event (one onset) and in nats: the NLL of the pitch part (its notes and end), of the duration
 and of the dynamic, perplexity, top-1/top-5 accuracy (a beam over the notes, step models only),
 interpolated Kneser-Ney baselines trained on the same transposed training pieces (whole chord
@@ -23,6 +24,12 @@ def add_arguments(parser):
                         help="events to generate for the music check (0: skip)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the n-gram models")
     parser.add_argument("--seed", type=int, default=0, help="seed of the music check")
+    parser.add_argument("--keys", type=int, nargs="+", metavar="SHIFT",
+                        help="read the music moved by these semitones and average the "
+                             "predictions (default: the card's; 0 alone: the written key)")
+    parser.add_argument("--choose-keys", action="store_true",
+                        help="first pick the keys on the validation pieces and store them in "
+                             "the card, for every consumer of the model")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--write-card", action="store_true",
                         help="store the report in the model card and rewrite its Markdown")
@@ -33,8 +40,10 @@ def add_arguments(parser):
 def run(args):
     from playbach.model.evaluate import evaluate
 
+    if args.choose_keys:
+        _choose_keys(args.model, args.corpus)
     report = evaluate(args.model, args.corpus, args.beam, args.music_events, args.seed,
-                      not args.no_baselines)
+                      not args.no_baselines, args.keys)
     if args.write_card:
         _write_card(args.model, report)
     if args.check_card:
@@ -47,8 +56,9 @@ def run(args):
         print(json.dumps(report))
         return 0
     scores = report["model_scores"]
-    print("%s on %d held-out pieces (%d events)" % (report["model"], report["test_pieces"],
-                                                   report["test_events"]))
+    print("%s in keys %+d..%+d on %d held-out pieces (%d events)" % (
+        report["model"], report["keys"][0], report["keys"][-1], report["test_pieces"],
+        report["test_events"]))
     for head in ("pitch", "duration", "dynamic", "event"):
         figures = ", ".join("%s %s" % item for item in scores[head].items())
         print("  %-9s %s" % (head, figures))
@@ -64,9 +74,27 @@ def run(args):
     return 0
 
 
-def _evaluation_name(card, model):
-    return next("%s-%s" % (kind, precision) for kind, variants in card["files"].items()
+def _choose_keys(model, corpus):
+    from playbach.model.card import card_for, record_command, save_card
+    from playbach.model.evaluate import choose_keys
+
+    keys, scores = choose_keys(model, corpus)
+    card_path, card = card_for(model)
+    card["inference"] = {"keys": keys, "chosen_with": model.name,
+                         "validation_event_nll": scores}
+    record_command(card)
+    save_card(card_path, card)
+    print("keys %+d..%+d: lowest validation event NLL of %s" % (
+        keys[0], keys[-1], ", ".join("%s %.4f" % item for item in scores.items())))
+
+
+def _evaluation_name(card, model, keys):
+    """``kind-precision``, and the keys when they are not the card's (``step-int8-keys+0..+0``)."""
+    name = next("%s-%s" % (kind, precision) for kind, variants in card["files"].items()
                 for precision, file in variants.items() if file == model.name)
+    if keys != (card.get("inference", {}).get("keys", [0]) if name.startswith("step") else [0]):
+        name += "-keys%+d..%+d" % (keys[0], keys[-1])
+    return name
 
 
 def _card_differences(model, report):
@@ -74,9 +102,10 @@ def _card_differences(model, report):
     from playbach.model.card import card_for
 
     _, card = card_for(model)
-    stored = card.get("evaluation", {}).get(_evaluation_name(card, model))
+    name = _evaluation_name(card, model, report["keys"])
+    stored = card.get("evaluation", {}).get(name)
     if stored is None:
-        return ["no stored evaluation of %s" % model.name]
+        return ["no stored evaluation %s" % name]
     differences = []
     for section in ("model_scores", "baselines", "music"):
         for path, value in _leaves(report.get(section, {}), section):
@@ -98,7 +127,7 @@ def _write_card(model, report):
     from playbach.model.card import card_for, record_command, render_markdown, save_card
 
     card_path, card = card_for(model)
-    card.setdefault("evaluation", {})[_evaluation_name(card, model)] = report
+    card.setdefault("evaluation", {})[_evaluation_name(card, model, report["keys"])] = report
     record_command(card)
     save_card(card_path, card)
     card_path.with_suffix(".md").write_text(render_markdown(card))

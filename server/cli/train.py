@@ -16,8 +16,7 @@ def add_arguments(parser):
     parser.add_argument("corpus", type=Path, help="corpus folder written by playbach corpus")
     parser.add_argument("--out", type=Path, default=Path("models"), help="folder (default: models)")
     parser.add_argument("--name", default="playbach", help="file name stem (default: playbach)")
-    parser.add_argument("--epochs", type=int,
-                        help="epochs of the learning-rate schedule (default: 16)")
+    parser.add_argument("--epochs", type=int, default=50, help="at most this many (default: 50)")
     parser.add_argument("--patience", type=int, default=3,
                         help="stop after this many epochs without a better validation loss")
     parser.add_argument("--minutes", type=float, help="stop after the epoch that crosses this")
@@ -33,20 +32,18 @@ def add_arguments(parser):
 
 
 def run(args):
-    from playbach.model.train import HYPER_PARAMETERS, train
+    from playbach.model.train import train
 
     hyper = {}
-    if args.epochs:
-        hyper["epochs"] = args.epochs
     if args.context:
         hyper.update(context_events=args.context, window=4 * args.context,
-                     train_window=min(4 * args.context, HYPER_PARAMETERS["train_window"]))
+                     train_window=min(4 * args.context, 96))
     if args.units:
         hyper["lstm_units"] = args.units
     if args.batch_size:
         hyper["batch_size"] = args.batch_size
-    card = train(args.corpus, args.out, args.name, hyper, args.patience, args.minutes,
-                 args.seed, args.limit, resume=args.resume)
+    card = train(args.corpus, args.out, args.name, hyper, args.epochs, args.patience,
+                 args.minutes, args.seed, args.limit, resume=args.resume)
     training = card["training"]
     print("trained %d epochs in %d s (best: epoch %d, validation loss %.4f); wrote %s"
           % (training["epochs"], training["seconds"], training["best_epoch"],

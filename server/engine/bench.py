@@ -7,7 +7,7 @@ import numpy as np
 
 from playbach.engine.generator import Generator
 from playbach.model.card import card_for
-from playbach.model.runtime import StepModel, WindowModel
+from playbach.model.runtime import StepModel, WindowModel, open_model
 from playbach.model.vocabulary import NONE, Vocabulary
 
 
@@ -25,7 +25,8 @@ def _timings(call, count):
 
 
 def benchmark(card_path, calls=2000, events=300, seed=0):
-    """Time one interpreter call of every exported model, and whole events from the generator."""
+    """Time one interpreter call of every exported model, and whole events from the generator
+    (reading the music in the card's keys, as the server does)."""
     card_path, card = card_for(card_path)
     vocabulary = Vocabulary.from_card(card)
     folder = Path(card_path).parent
@@ -44,13 +45,15 @@ def benchmark(card_path, calls=2000, events=300, seed=0):
                 call = lambda: model.predict(window, window, window)
                 report["models"][key] = _timings(call, max(calls // 10, 10))
             report["models"][key]["file_kb"] = (folder / name).stat().st_size // 1024
-            generator = Generator(model, vocabulary, seed=seed,
+            _, _, served = open_model(folder / name)  # in the card's keys, as it plays
+            generator = Generator(served, vocabulary, seed=seed,
                                   max_notes=card["hyperparameters"].get("max_notes", 4))
             start = time.perf_counter()
             for _ in range(events):
                 generator.next_event()
             seconds = time.perf_counter() - start
             report["generation"][key] = {"events": events,
+                                         "keys": list(getattr(served, "shifts", [0])),
                                          "ms_per_event": round(1000 * seconds / events, 4)}
     step, window = report["models"].get("step-float32"), report["models"].get("window-float32")
     if step and window:

@@ -25,10 +25,10 @@ def model_file(model=None, mode="step", precision="int8"):
 class Composer:
     """Events from a model, one at a time, continuing a primer."""
 
-    def __init__(self, model_path, seed=None, temperature=1.0, top_k=0, top_p=1.0):
+    def __init__(self, model_path, seed=None, temperature=1.0, top_k=0, top_p=1.0, keys=None):
         self.model_path = Path(model_path)
         card_path, _ = card_for(model_path)
-        self.card, vocabulary, model = open_model(model_path)
+        self.card, vocabulary, model = open_model(model_path, keys)
         self.primers = primers.shipped_primers(card_path, self.card)
         # A seed is always drawn, so that any piece can be played again.
         self.seed = random.randrange(2 ** 31) if seed is None else seed

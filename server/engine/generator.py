@@ -25,10 +25,10 @@ class StepReader:
         return log_probs
 
     def memory(self):
-        return dict(self.state)  # replaced, never edited, at each step
+        return self.state  # replaced, never edited, at each step
 
     def recall(self, memory):
-        self.state = dict(memory)
+        self.state = memory
 
 
 class WindowReader:

@@ -48,6 +48,11 @@ def add_music_arguments(parser, default_bpm=DEFAULT_BPM):
     group.add_argument("--precision", choices=("int8", "float16", "float32"),
                        default=env("PRECISION", "int8"),
                        help="model weights [PLAYBACH_PRECISION] (default: int8)")
+    group.add_argument("--keys", type=int, nargs="+", metavar="SHIFT",
+                       default=env("KEYS", None, lambda text: [int(k) for k in text.split()]),
+                       help="read the music in these keys (semitone shifts), averaging the "
+                       "predictions [PLAYBACH_KEYS] (default: the card's; 0 alone: the written "
+                       "key, the fastest)")
     group.add_argument("--seed", type=int, default=env("SEED", None, int),
                        help="random seed, for the same music again [PLAYBACH_SEED] "
                        "(default: random)")
@@ -77,7 +82,8 @@ def open_composer(args):
     ``SystemExit`` with the reason when either cannot be had."""
     try:
         path = model_file(args.model, args.mode, args.precision)
-        composer = Composer(path, args.seed, args.temperature, args.top_k, args.top_p)
+        composer = Composer(path, args.seed, args.temperature, args.top_k, args.top_p,
+                            args.keys)
         if args.primer_tokens:
             first = primer.from_tokens(args.primer_tokens)
         elif args.primer_midi:

@@ -107,14 +107,13 @@ def render_markdown(card):
         % (hyper["symbol_embedding"], hyper["duration_embedding"], hyper["dynamic_embedding"],
            " + ".join(map(str, hyper["lstm_units"])), hyper["dropout"]),
         "- parameters: %d" % training["parameters"],
+        _keys_note(card.get("inference", {})),
         "- window model context: %d symbols (about %d events); training sequences of %d symbols"
         % (hyper["window"], hyper["context_events"], hyper.get("train_window", hyper["window"])),
-        "- training: %d epochs (best: %d) in %d min on %s, batch %d, Adam %s%s, 12-key "
-        "transposition of the training pieces (duration and dynamic scored in the written key "
-        "only), early stopping on validation loss"
+        "- training: %d epochs (best: %d) in %d min on %s, batch %d, Adam %s, 12-key "
+        "transposition of the training pieces, early stopping on validation loss"
         % (training["epochs"], training["best_epoch"], round(training["seconds"] / 60),
-           training.get("machine", "a 2-core CPU"), hyper["batch_size"], hyper["learning_rate"],
-           " with cosine decay over %d epochs" % hyper["epochs"] if "epochs" in hyper else ""),
+           training.get("machine", "a 2-core CPU"), hyper["batch_size"], hyper["learning_rate"]),
         "",
         "## Data", "",
         "%s. Split by piece with seed %d into %d / %d / %d pieces (train / validation / test); "
@@ -172,3 +171,13 @@ def render_markdown(card):
     if commands:
         lines += ["", "## Reproduce", "", "```sh"] + commands + ["```"]
     return "\n".join(lines) + "\n"
+
+
+def _keys_note(inference):
+    keys = inference.get("keys", [0])
+    if keys == [0]:
+        return "- read in the written key only"
+    return ("- read in %d keys at once (%+d..%+d semitones), predictions moved back and averaged: "
+            "a test-time ensemble of the one network, chosen on the validation pieces (event "
+            "NLL %s)" % (len(keys), keys[0], keys[-1], ", ".join(
+                "%s %.3f" % item for item in inference.get("validation_event_nll", {}).items())))

@@ -31,23 +31,13 @@ def pieces_by_name(pieces, names):
 
 
 def encode(pieces, vocabulary, transpositions=(0,)):
-    """Encode every piece in every transposition that stays in the MIDI range.
-
-    Only the piece as written keeps its duration and dynamic targets: transposing does not
-    change a rhythm, and twelve copies of one let those heads learn it by heart (measured: the
-    validation duration loss rose from the fourth epoch while the pitch loss kept falling).
-    """
+    """Encode every piece in every transposition that stays in the MIDI range."""
     encoded = []
     for piece in pieces:
         for semitones in transpositions:
             events = transpose(piece.events, semitones)
-            if events is None:
-                continue
-            inputs, (symbols, durations, dynamics) = vocabulary.encode_piece(events)
-            if semitones:
-                durations = np.full_like(durations, IGNORED)
-                dynamics = np.full_like(dynamics, IGNORED)
-            encoded.append((inputs, (symbols, durations, dynamics)))
+            if events is not None:
+                encoded.append(vocabulary.encode_piece(events))
     return encoded
 
 

@@ -26,12 +26,18 @@ MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor and its leading tone
 
 
-def evaluate(model_path, corpus, beam=5, music_events=1000, seed=0, baselines=True):
-    """Return every figure for the model at ``model_path`` on its card's test split."""
-    card, vocabulary, model = open_model(model_path)
+KEY_CHOICES = ([0], [-1, 0, 1], [-2, -1, 0, 1, 2], list(range(-3, 4)), list(range(-4, 5)),
+               list(range(-5, 6)), list(range(-6, 6)))
+
+
+def evaluate(model_path, corpus, beam=5, music_events=1000, seed=0, baselines=True, keys=None):
+    """Return every figure for the model at ``model_path`` on its card's test split, read in
+    ``keys`` (semitone shifts; default: the card's)."""
+    card, vocabulary, model = open_model(model_path, keys)
     pieces = store.load_pieces(corpus)
     test = dataset.pieces_by_name(pieces, card["split"]["test"])
-    report = {"model": str(model_path), "kind": model.kind, "test_pieces": len(test),
+    report = {"model": str(model_path), "kind": model.kind,
+              "keys": list(getattr(model, "shifts", [0])), "test_pieces": len(test),
               "test_events": sum(len(p.events) for p in test)}
     max_notes = card["hyperparameters"].get("max_notes", 4)
     report["model_scores"] = score_model(model, vocabulary, test,
@@ -39,13 +45,29 @@ def evaluate(model_path, corpus, beam=5, music_events=1000, seed=0, baselines=Tr
     if baselines:
         train = dataset.pieces_by_name(pieces, card["split"]["train"])
         report["baselines"] = ngram_baselines(train, test, vocabulary,
-                                              card["hyperparameters"]["transpositions"])
+                                              card["hyperparameters"]["transpositions"],
+                                              report["keys"])
         best = min(b["nll_per_event"] for b in report["baselines"]["pitch"].values())
         report["pitch_nll_vs_best_ngram"] = round(
             report["model_scores"]["pitch"]["nll_per_event"] / best - 1, 4)
     if music_events:
         report["music"] = music_check(model, vocabulary, test, music_events, seed, max_notes)
     return report
+
+
+def choose_keys(model_path, corpus, choices=KEY_CHOICES):
+    """The keys to read the music in (see :class:`~playbach.model.runtime.KeyEnsemble`) that
+    give the lowest event NLL on the **validation** pieces, and each choice's NLL."""
+    card, vocabulary, _ = open_model(model_path, [0])
+    validation = dataset.pieces_by_name(store.load_pieces(corpus), card["split"]["validation"])
+    max_notes = card["hyperparameters"].get("max_notes", 4)
+    scores = {}
+    for keys in choices:
+        _, _, model = open_model(model_path, keys)
+        scores["%+d..%+d" % (keys[0], keys[-1])] = score_model(
+            model, vocabulary, validation, 0, max_notes)["event"]["nll_per_event"]
+    best = min(range(len(choices)), key=lambda i: list(scores.values())[i])
+    return list(choices[best]), scores
 
 
 def score_model(model, vocabulary, pieces, beam=5, max_notes=4):
@@ -105,7 +127,8 @@ def _count_hits(hits, head, log_probs, target, k):
 
 def _nll(values):
     mean = float(np.mean(values)) if values else 0.0
-    return {"nll_per_event": round(mean, 4), "perplexity": round(math.exp(mean), 2)}
+    # + 0.0: a certain prediction averaged over keys rounds to -0.0, which reads oddly
+    return {"nll_per_event": round(mean, 4) + 0.0, "perplexity": round(math.exp(mean), 2)}
 
 
 def top_events(model, vocabulary, log_probs, state, k, max_notes):
@@ -134,9 +157,12 @@ def top_events(model, vocabulary, log_probs, state, k, max_notes):
     return [notes for _, notes in done]
 
 
-def ngram_baselines(train, test, vocabulary, transpositions):
+def ngram_baselines(train, test, vocabulary, transpositions, keys=(0,)):
     """Kneser-Ney n-gram NLL per event on the test pieces, trained on the same transposed
-    training pieces: over whole chord tokens, over the model's symbols, and for durations."""
+    training pieces: over whole chord tokens, over the model's symbols, and for durations.
+
+    When the model reads the music in several ``keys``, the best symbol n-gram is also scored
+    read in the same keys, so that the comparison gives both the same help."""
     train = [dataset.transpose(p.events, t) for p in train for t in transpositions]
     train = [events for events in train if events is not None]
     test = [p.events for p in test]
@@ -148,19 +174,35 @@ def ngram_baselines(train, test, vocabulary, transpositions):
         nll = [-lp for events in test for lp in model.logprobs(tokens(events))]
         unknown = sum(t not in set(model.vocabulary) for e in test for t in tokens(e))
         baselines["pitch"]["token_%d" % order] = dict(_nll(nll), unknown_tokens=unknown)
+    best = None
     for order in SYMBOL_ORDERS:
         model = KneserNey(order).fit([_symbols(e, vocabulary) for e in train])
-        nll = []
-        for events in test:
-            logprobs = iter(model.logprobs(_symbols(events, vocabulary)))
-            nll += [-sum(next(logprobs) for _ in range(len(notes) + 1))
-                    for notes, _, _ in events]
-        baselines["pitch"]["symbol_%d" % order] = _nll(nll)
+        figures = _nll(_symbol_ngram_nll(model, test, vocabulary, [0]))
+        baselines["pitch"]["symbol_%d" % order] = figures
+        if best is None or figures["nll_per_event"] < best[0]:
+            best = figures["nll_per_event"], order, model
+    if list(keys) != [0]:
+        _, order, model = best
+        baselines["pitch"]["symbol_%d_keys%+d..%+d" % (order, keys[0], keys[-1])] = _nll(
+            _symbol_ngram_nll(model, test, vocabulary, keys))
     for order in DURATION_ORDERS:
         model = KneserNey(order).fit([durations(e) for e in train])
         nll = [-lp for events in test for lp in model.logprobs(durations(events))]
         baselines["duration"]["duration_%d" % order] = _nll(nll)
     return baselines
+
+
+def _symbol_ngram_nll(model, test, vocabulary, keys):
+    """NLL per event of a symbol n-gram reading each piece in ``keys`` (semitone shifts),
+    averaging each symbol's probability over the keys, as the model's KeyEnsemble does."""
+    nll = []
+    for events in test:
+        moved = [dataset.transpose(events, shift) for shift in keys]
+        probs = np.mean([np.exp(model.logprobs(_symbols(m, vocabulary)))
+                         for m in moved if m is not None], axis=0)
+        symbols = iter(-np.log(probs))
+        nll += [sum(next(symbols) for _ in range(len(notes) + 1)) for notes, _, _ in events]
+    return nll
 
 
 def _symbols(events, vocabulary):

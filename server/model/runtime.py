@@ -81,10 +81,77 @@ def _left_pad(values, size):
     return np.array([[0] * (size - len(values)) + values], np.int32)
 
 
-def open_model(path):
-    """Return ``(card, vocabulary, model)`` for a ``.tflite`` file named in a model card."""
+class KeyEnsemble:
+    """A model read in several keys at once: each member reads the music moved by its own
+    number of semitones, and their predictions, moved back, are averaged.
+
+    The network learnt every key from transposed copies, but not equally well in each; the
+    average evens that out (a test-time ensemble of one network). It offers the interface of
+    the model it wraps (``step``/``zero_state`` or ``predict``) at ``len(shifts)`` times the
+    cost. A note a shift would move outside MIDI's 0-127 is read unmoved by that member.
+    """
+
+    def __init__(self, model, vocabulary, shifts):
+        self.model, self.shifts = model, tuple(shifts)
+        self.kind = model.kind
+        self.window = getattr(model, "window", None)
+        notes = np.array([vocabulary.event_symbols((n,))[0] for n in range(128)])
+        size = len(vocabulary.symbols)
+        self._read_as, self._back = [], []
+        for shift in self.shifts:
+            moved = np.arange(size)  # <pad> and <end> stay as they are
+            inside = (np.arange(128) + shift >= 0) & (np.arange(128) + shift < 128)
+            moved[notes[inside]] = notes[np.arange(128)[inside] + shift]
+            self._read_as.append(moved)
+            # Member's log-probability of each symbol: its prediction of the symbol moved.
+            back = np.arange(size)
+            back[notes] = -1  # notes moved out of range: probability 0 in this member
+            back[notes[inside]] = moved[notes[inside]]
+            self._back.append(back)
+
+    def zero_state(self):
+        return tuple(self.model.zero_state() for _ in self.shifts)
+
+    def step(self, symbol, duration, dynamic, state):
+        outputs, states = [], []
+        for read_as, member_state in zip(self._read_as, state):
+            log_probs, new_state = self.model.step(int(read_as[symbol]), duration, dynamic,
+                                                   member_state)
+            outputs.append(log_probs)
+            states.append(new_state)
+        return self._average(outputs), tuple(states)
+
+    def predict(self, symbols, durations, dynamics):
+        symbols = np.asarray(symbols, np.int64)
+        return self._average([self.model.predict(read_as[symbols], durations, dynamics)
+                              for read_as in self._read_as])
+
+    def _average(self, outputs):
+        symbol = np.array([np.where(back >= 0, log_probs["symbol"][np.maximum(back, 0)], -np.inf)
+                           for back, log_probs in zip(self._back, outputs)])
+        # A member's mass on notes moved out of range is dropped: renormalise what is left.
+        symbol -= np.logaddexp.reduce(symbol, axis=1, keepdims=True)
+        rows = {"symbol": symbol}
+        rows.update((head, np.array([log_probs[head] for log_probs in outputs]))
+                    for head in HEADS[1:])
+        return {head: (np.logaddexp.reduce(values, axis=0) - np.log(len(values))).astype(
+            np.float32) for head, values in rows.items()}
+
+
+def open_model(path, keys=None):
+    """Return ``(card, vocabulary, model)`` for a ``.tflite`` file named in a model card.
+
+    ``keys``: the semitone shifts to read the music in (a :class:`KeyEnsemble`). By default a
+    step model reads the card's ``inference.keys``; a window model, which rereads its whole
+    window for every symbol, reads the written key alone, or it could not keep up live.
+    """
     _, card = card_for(path)
     kind = next(kind for kind, variants in card["files"].items()
                 if Path(path).name in variants.values())
     model = StepModel(path) if kind == "step" else WindowModel(path)
-    return card, Vocabulary.from_card(card), model
+    vocabulary = Vocabulary.from_card(card)
+    if keys is None:
+        keys = card.get("inference", {}).get("keys", [0]) if kind == "step" else [0]
+    if list(keys) != [0]:
+        model = KeyEnsemble(model, vocabulary, keys)
+    return card, vocabulary, model
