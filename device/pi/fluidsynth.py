@@ -61,11 +61,10 @@ class FluidSynth:
         greeting, deadline = b"", time.monotonic() + START_S
         while READY not in greeting:
             left = deadline - time.monotonic()
-            ready = left > 0 and select.select([self.process.stdout], [], [], left)[0]
-            chunk = ready and os.read(self.process.stdout.fileno(), 4096)
-            if not ready:
+            if left <= 0 or not select.select([self.process.stdout], [], [], left)[0]:
                 self.close()
                 raise SynthError("fluidsynth did not start within %d s" % START_S)
+            chunk = os.read(self.process.stdout.fileno(), 4096)
             if not chunk:  # it closed its output: it is exiting
                 raise SynthError("fluidsynth exited (%d): %s" % (
                     self.process.wait(), self._reason()))

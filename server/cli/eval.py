@@ -90,9 +90,12 @@ def _choose_keys(model, corpus):
 
 def _evaluation_name(card, model, keys):
     """``kind-precision``, and the keys when they are not the card's (``step-int8-keys+0..+0``)."""
-    name = next("%s-%s" % (kind, precision) for kind, variants in card["files"].items()
-                for precision, file in variants.items() if file == model.name)
-    if keys != (card.get("inference", {}).get("keys", [0]) if name.startswith("step") else [0]):
+    from playbach.model.runtime import default_keys
+
+    kind, precision = next((kind, precision) for kind, variants in card["files"].items()
+                           for precision, file in variants.items() if file == model.name)
+    name = "%s-%s" % (kind, precision)
+    if keys != default_keys(card, kind):
         name += "-keys%+d..%+d" % (keys[0], keys[-1])
     return name
 

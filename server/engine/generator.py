@@ -58,11 +58,6 @@ def reader_for(model):
     return StepReader(model) if model.kind == "step" else WindowReader(model)
 
 
-def note_symbols(vocabulary):
-    """The symbol index of each MIDI note 0-127, as an array."""
-    return np.array([vocabulary.event_symbols((n,))[0] for n in range(128)])
-
-
 def sample(log_probs, rng, temperature=1.0, top_k=0, top_p=1.0, allowed=None):
     """Draw an index from log-probabilities, sharpened or flattened by ``temperature``, kept to
     the ``top_k`` most likely (0: all) and to the smallest set holding ``top_p`` of the mass;
@@ -96,7 +91,7 @@ class Generator:
         self.rng = np.random.default_rng(seed)
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         self.max_notes, self.max_repeats = max_notes, max_repeats
-        self._note_symbols = note_symbols(vocabulary)
+        self._note_symbols = vocabulary.note_symbols()
         self.reset()
 
     def reset(self):

@@ -11,8 +11,9 @@ import numpy as np
 
 import playbach_protocol as protocol
 from playbach.corpus import store
-from playbach.engine.generator import Generator, note_symbols, reader_for
+from playbach.engine.generator import Generator, reader_for
 from playbach.model import dataset
+from playbach.model.card import card_for
 from playbach.model.ngram import KneserNey
 from playbach.model.runtime import open_model
 from playbach.model.vocabulary import NONE
@@ -37,7 +38,7 @@ def evaluate(model_path, corpus, beam=5, music_events=1000, seed=0, baselines=Tr
     pieces = store.load_pieces(corpus)
     test = dataset.pieces_by_name(pieces, card["split"]["test"])
     report = {"model": str(model_path), "kind": model.kind,
-              "keys": list(getattr(model, "shifts", [0])), "test_pieces": len(test),
+              "keys": list(model.shifts), "test_pieces": len(test),
               "test_events": sum(len(p.events) for p in test)}
     max_notes = card["hyperparameters"].get("max_notes", 4)
     report["model_scores"] = score_model(model, vocabulary, test,
@@ -58,16 +59,17 @@ def evaluate(model_path, corpus, beam=5, music_events=1000, seed=0, baselines=Tr
 def choose_keys(model_path, corpus, choices=KEY_CHOICES):
     """The keys to read the music in (see :class:`~playbach.model.runtime.KeyEnsemble`) that
     give the lowest event NLL on the **validation** pieces, and each choice's NLL."""
-    card, vocabulary, _ = open_model(model_path, [0])
+    _, card = card_for(model_path)
     validation = dataset.pieces_by_name(store.load_pieces(corpus), card["split"]["validation"])
     max_notes = card["hyperparameters"].get("max_notes", 4)
-    scores = {}
+    scores, best = {}, None
     for keys in choices:
-        _, _, model = open_model(model_path, keys)
-        scores["%+d..%+d" % (keys[0], keys[-1])] = score_model(
-            model, vocabulary, validation, 0, max_notes)["event"]["nll_per_event"]
-    best = min(range(len(choices)), key=lambda i: list(scores.values())[i])
-    return list(choices[best]), scores
+        _, vocabulary, model = open_model(model_path, keys)
+        nll = score_model(model, vocabulary, validation, 0, max_notes)["event"]["nll_per_event"]
+        scores["%+d..%+d" % (keys[0], keys[-1])] = nll
+        if best is None or nll < best[0]:
+            best = nll, list(keys)
+    return best[1], scores
 
 
 def score_model(model, vocabulary, pieces, beam=5, max_notes=4):
@@ -134,7 +136,7 @@ def _nll(values):
 def top_events(model, vocabulary, log_probs, state, k, max_notes):
     """The ``k`` most likely next chords (note tuples, ``()`` a rest) from a step model's
     ``log_probs`` and ``state``, by a beam search over their symbols."""
-    symbols_of_notes = note_symbols(vocabulary)
+    symbols_of_notes = vocabulary.note_symbols()
     beams = [(0.0, (), log_probs, state)]
     done = []
     while beams:

@@ -35,6 +35,7 @@ class StepModel:
     """One symbol in, the next-symbol/duration/dynamic log-probabilities and new state out."""
 
     kind = "step"
+    shifts = (0,)  # the written key (see KeyEnsemble)
 
     def __init__(self, path):
         self.path = Path(path)
@@ -62,6 +63,7 @@ class WindowModel:
     """The last ``window`` symbols in (left-padded), the log-probabilities after them out."""
 
     kind = "window"
+    shifts = (0,)
 
     def __init__(self, path):
         self.path = Path(path)
@@ -95,7 +97,7 @@ class KeyEnsemble:
         self.model, self.shifts = model, tuple(shifts)
         self.kind = model.kind
         self.window = getattr(model, "window", None)
-        notes = np.array([vocabulary.event_symbols((n,))[0] for n in range(128)])
+        notes = vocabulary.note_symbols()
         size = len(vocabulary.symbols)
         self._read_as, self._back = [], []
         for shift in self.shifts:
@@ -138,12 +140,17 @@ class KeyEnsemble:
             np.float32) for head, values in rows.items()}
 
 
-def open_model(path, keys=None):
-    """Return ``(card, vocabulary, model)`` for a ``.tflite`` file named in a model card.
+def default_keys(card, kind):
+    """The keys a model of ``kind`` reads the music in unless told: for a step model the card's
+    ``inference.keys``; a window model, which rereads its whole window for every symbol, reads
+    the written key alone, or it could not keep up live."""
+    return card.get("inference", {}).get("keys", [0]) if kind == "step" else [0]
 
-    ``keys``: the semitone shifts to read the music in (a :class:`KeyEnsemble`). By default a
-    step model reads the card's ``inference.keys``; a window model, which rereads its whole
-    window for every symbol, reads the written key alone, or it could not keep up live.
+
+def open_model(path, keys=None):
+    """Return ``(card, vocabulary, model)`` for a ``.tflite`` file named in a model card,
+    reading the music in ``keys`` (semitone shifts; a :class:`KeyEnsemble`), by default its
+    :func:`default_keys`.
     """
     _, card = card_for(path)
     kind = next(kind for kind, variants in card["files"].items()
@@ -151,7 +158,7 @@ def open_model(path, keys=None):
     model = StepModel(path) if kind == "step" else WindowModel(path)
     vocabulary = Vocabulary.from_card(card)
     if keys is None:
-        keys = card.get("inference", {}).get("keys", [0]) if kind == "step" else [0]
+        keys = default_keys(card, kind)
     if list(keys) != [0]:
         model = KeyEnsemble(model, vocabulary, keys)
     return card, vocabulary, model

@@ -50,6 +50,10 @@ class Vocabulary:
         """The MIDI note of a note symbol's index."""
         return self._note_of[symbol]
 
+    def note_symbols(self):
+        """The symbol index of each MIDI note 0-127, as an array."""
+        return np.array([self._symbol_of_note[n] for n in range(128)])
+
     def event_symbols(self, notes):
         """The symbol indexes of an event's notes (ascending), ending with ``<end>``."""
         return [self._symbol_of_note[n] for n in sorted(notes)] + [self.end]
