@@ -209,6 +209,20 @@ def test_logprobs_agree_with_logprob(order):
     assert model.logprobs([]) == []
 
 
+@pytest.mark.parametrize("order", ORDERS)
+def test_distributions_give_every_symbol_in_every_position(order):
+    train = random_pieces(10, 20, list("abc"), seed=order)
+    model = KneserNey(order).fit(train, vocabulary="abcd")
+    piece = list("abcabxcba")
+    rows = model.distributions(piece)
+    assert rows.shape == (len(piece), len(model.vocabulary) + 1)
+    symbols = list(model.vocabulary) + [UNK]
+    for i in range(len(piece)):
+        assert rows[i] == pytest.approx([model.logprob(piece[:i], s) for s in symbols],
+                                        abs=1e-12)
+        assert math.fsum(math.exp(v) for v in rows[i]) == pytest.approx(1, abs=1e-9)
+
+
 def test_no_training_data_gives_the_uniform_distribution():
     model = KneserNey(3).fit([[], []], vocabulary="abc")
     assert model.logprobs(list("abz")) == pytest.approx([math.log(1 / 4)] * 3)

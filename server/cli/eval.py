@@ -25,7 +25,7 @@ def add_arguments(parser):
     parser.add_argument("--no-baselines", action="store_true", help="skip the n-gram models")
     parser.add_argument("--seed", type=int, default=0, help="seed of the music check")
     parser.add_argument("--keys", type=int, nargs="+", metavar="SHIFT",
-                        help="read the music moved by these semitones and average the "
+                        help="read the music moved by these semitones and combine the "
                              "predictions (default: the card's; 0 alone: the written key)")
     parser.add_argument("--choose-keys", action="store_true",
                         help="first pick the keys on the validation pieces and store them in "
@@ -84,7 +84,7 @@ def _choose_keys(model, corpus):
                          "validation_event_nll": scores}
     record_command(card)
     save_card(card_path, card)
-    print("keys %+d..%+d: lowest validation event NLL of %s" % (
+    print("keys %+d..%+d: the fewest within 0.001 of the lowest validation event NLL of %s" % (
         keys[0], keys[-1], ", ".join("%s %.4f" % item for item in scores.items())))
 
 

@@ -50,7 +50,7 @@ def add_music_arguments(parser, default_bpm=DEFAULT_BPM):
                        help="model weights [PLAYBACH_PRECISION] (default: int8)")
     group.add_argument("--keys", type=int, nargs="+", metavar="SHIFT",
                        default=env("KEYS", None, lambda text: [int(k) for k in text.split()]),
-                       help="read the music in these keys (semitone shifts), averaging the "
+                       help="read the music in these keys (semitone shifts), combining the "
                        "predictions [PLAYBACH_KEYS] (default: the card's; 0 alone: the written "
                        "key, the fastest)")
     group.add_argument("--seed", type=int, default=env("SEED", None, int),

@@ -110,10 +110,11 @@ def render_markdown(card):
         _keys_note(card.get("inference", {})),
         "- window model context: %d symbols (about %d events); training sequences of %d symbols"
         % (hyper["window"], hyper["context_events"], hyper.get("train_window", hyper["window"])),
-        "- training: %d epochs (best: %d) in %d min on %s, batch %d, Adam %s, 12-key "
-        "transposition of the training pieces, early stopping on validation loss"
+        "- training: %d epochs (best: %d) in %d min on %s, batch %d, Adam at %s%s, 12-key "
+        "transposition of the training pieces, early stopping on the validation symbol loss"
         % (training["epochs"], training["best_epoch"], round(training["seconds"] / 60),
-           training.get("machine", "a 2-core CPU"), hyper["batch_size"], hyper["learning_rate"]),
+           training.get("machine", "a 2-core CPU"), hyper["batch_size"], hyper["learning_rate"],
+           _anneal_note(hyper)),
         "",
         "## Data", "",
         "%s. Split by piece with seed %d into %d / %d / %d pieces (train / validation / test); "
@@ -173,11 +174,19 @@ def render_markdown(card):
     return "\n".join(lines) + "\n"
 
 
+def _anneal_note(hyper):
+    if not hyper.get("anneal_epochs"):
+        return ""
+    return ", the last %d epochs annealed from %s to %s on a cosine" % (
+        hyper["anneal_epochs"], *hyper["anneal_rates"])
+
+
 def _keys_note(inference):
     keys = inference.get("keys", [0])
     if keys == [0]:
         return "- read in the written key only"
-    return ("- read in %d keys at once (%+d..%+d semitones), predictions moved back and averaged: "
+    return ("- read in %d keys at once (%+d..%+d semitones), predictions moved back and combined "
+            "by their geometric mean: "
             "a test-time ensemble of the one network, chosen on the validation pieces (event "
             "NLL %s)" % (len(keys), keys[0], keys[-1], ", ".join(
                 "%s %.3f" % item for item in inference.get("validation_event_nll", {}).items())))

@@ -15,7 +15,7 @@ from playbach.engine.generator import Generator, reader_for
 from playbach.model import dataset
 from playbach.model.card import card_for
 from playbach.model.ngram import KneserNey
-from playbach.model.runtime import open_model
+from playbach.model.runtime import geometric_mean, key_maps, open_model
 from playbach.model.vocabulary import NONE
 
 TOKEN_ORDERS = (1, 2, 3, 4, 5)
@@ -56,20 +56,21 @@ def evaluate(model_path, corpus, beam=5, music_events=1000, seed=0, baselines=Tr
     return report
 
 
-def choose_keys(model_path, corpus, choices=KEY_CHOICES):
-    """The keys to read the music in (see :class:`~playbach.model.runtime.KeyEnsemble`) that
-    give the lowest event NLL on the **validation** pieces, and each choice's NLL."""
+def choose_keys(model_path, corpus, choices=KEY_CHOICES, tolerance=0.001):
+    """The keys to read the music in (see :class:`~playbach.model.runtime.KeyEnsemble`): the
+    fewest whose event NLL on the **validation** pieces is within ``tolerance`` nats of the
+    lowest, since each key costs a model step per symbol; and each choice's NLL."""
     _, card = card_for(model_path)
     validation = dataset.pieces_by_name(store.load_pieces(corpus), card["split"]["validation"])
     max_notes = card["hyperparameters"].get("max_notes", 4)
-    scores, best = {}, None
+    scores = []
     for keys in choices:
         _, vocabulary, model = open_model(model_path, keys)
-        nll = score_model(model, vocabulary, validation, 0, max_notes)["event"]["nll_per_event"]
-        scores["%+d..%+d" % (keys[0], keys[-1])] = nll
-        if best is None or nll < best[0]:
-            best = nll, list(keys)
-    return best[1], scores
+        scores.append((score_model(model, vocabulary, validation, 0, max_notes)["event"][
+            "nll_per_event"], list(keys)))
+    lowest = min(nll for nll, _ in scores)
+    chosen = min((keys for nll, keys in scores if nll <= lowest + tolerance), key=len)
+    return chosen, {"%+d..%+d" % (keys[0], keys[-1]): nll for nll, keys in scores}
 
 
 def score_model(model, vocabulary, pieces, beam=5, max_notes=4):
@@ -177,8 +178,9 @@ def ngram_baselines(train, test, vocabulary, transpositions, keys=(0,)):
         unknown = sum(t not in set(model.vocabulary) for e in test for t in tokens(e))
         baselines["pitch"]["token_%d" % order] = dict(_nll(nll), unknown_tokens=unknown)
     best = None
-    for order in SYMBOL_ORDERS:
-        model = KneserNey(order).fit([_symbols(e, vocabulary) for e in train])
+    for order in SYMBOL_ORDERS:  # columns of its distributions = the model's symbols
+        model = KneserNey(order).fit([_symbols(e, vocabulary) for e in train],
+                                     range(len(vocabulary.symbols)))
         figures = _nll(_symbol_ngram_nll(model, test, vocabulary, [0]))
         baselines["pitch"]["symbol_%d" % order] = figures
         if best is None or figures["nll_per_event"] < best[0]:
@@ -196,14 +198,19 @@ def ngram_baselines(train, test, vocabulary, transpositions, keys=(0,)):
 
 def _symbol_ngram_nll(model, test, vocabulary, keys):
     """NLL per event of a symbol n-gram reading each piece in ``keys`` (semitone shifts),
-    averaging each symbol's probability over the keys, as the model's KeyEnsemble does."""
+    its distributions combined as the model's KeyEnsemble combines its members'."""
     nll = []
     for events in test:
-        moved = [dataset.transpose(events, shift) for shift in keys]
-        probs = np.mean([np.exp(model.logprobs(_symbols(m, vocabulary)))
-                         for m in moved if m is not None], axis=0)
-        symbols = iter(-np.log(probs))
-        nll += [sum(next(symbols) for _ in range(len(notes) + 1)) for notes, _, _ in events]
+        symbols = _symbols(events, vocabulary)
+        if list(keys) == [0]:
+            log_probs = np.array(model.logprobs(symbols))
+        else:
+            maps = [key_maps(vocabulary, shift) for shift in keys]
+            members = [model.distributions(read_as[symbols])[:, :-1] for read_as, _ in maps]
+            log_probs = geometric_mean(members, [back for _, back in maps])[
+                np.arange(len(symbols)), symbols]
+        per_symbol = iter(-log_probs)
+        nll += [sum(next(per_symbol) for _ in range(len(notes) + 1)) for notes, _, _ in events]
     return nll
 
 

@@ -161,6 +161,16 @@ class KneserNey:
         history, targets = self._windows([list(sequence)])
         return self._logprobs(history, targets).tolist()
 
+    def distributions(self, sequence):
+        """The natural log of the probability of every symbol at each position of ``sequence``
+        given the symbols before it: an array ``(len(sequence), len(vocabulary) + 1)``, its
+        columns in the order of :attr:`vocabulary`, then UNK."""
+        self._check_fitted()
+        history, _ = self._windows([list(sequence)])
+        size = self._unk + 1
+        targets = np.tile(np.arange(size), history.shape[1])
+        return self._logprobs(np.repeat(history, size, axis=1), targets).reshape(-1, size)
+
     def logprob(self, context, symbol):
         """``ln P(symbol | context)`` in nats. ``context`` is the sequence of symbols before
         ``symbol``, oldest first; only the last ``order - 1`` count, and a shorter context is
