@@ -199,6 +199,32 @@ def test_runtime_never_imports_tensorflow(tiny_model):
     assert result.returncode == 0, result.stderr
 
 
+def test_a_time_limit_cuts_the_plan_and_still_anneals_at_its_end():
+    import keras
+
+    from playbach.model.train import AnnealedRate, TimeLimit
+
+    rate = AnnealedRate(0.003, 0.001, 5e-5, hold=8 * 5, anneal=2 * 5)  # 10 epochs of 5 updates
+
+    class FirstEpochTakes20s(TimeLimit):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                self.fit_plan(20)
+            super().on_epoch_end(epoch, logs)
+
+    rates = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: rates.append(
+        float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="mse")
+    history = model.fit(np.zeros((20, 3)), np.zeros(20), batch_size=4, epochs=10, verbose=0,
+                        callbacks=[FirstEpochTakes20s(1, rate, 5, 2), record])
+    assert len(history.history["loss"]) == 3  # one minute holds three such epochs
+    assert rates[:5] == [pytest.approx(0.003)] * 5  # the first epoch, at the constant rate
+    assert rates[5] == pytest.approx(0.001)  # then the two last anneal
+    assert rates[5:] == sorted(rates[5:], reverse=True) and rates[-1] < 0.0002
+
+
 def test_training_resumes_with_the_same_split_and_one_history(tiny_model, bach_corpus,
                                                               tmp_path):
     import shutil

@@ -21,7 +21,9 @@ def add_arguments(parser):
                         help="the plan's length; its last 2 anneal the learning rate (default: 10)")
     parser.add_argument("--patience", type=int, default=3,
                         help="stop after this many epochs without a better validation symbol loss")
-    parser.add_argument("--minutes", type=float, help="stop after the epoch that crosses this")
+    parser.add_argument("--minutes", type=float,
+                        help="fit the run into this time: after the first epoch, as many epochs "
+                             "as fit, the last 2 annealing")
     parser.add_argument("--seed", type=int, default=0, help="split and initialisation seed")
     parser.add_argument("--limit", type=int, metavar="N", help="use only the first N pieces")
     parser.add_argument("--context", type=int, metavar="EVENTS",

@@ -40,33 +40,56 @@ HYPER_PARAMETERS = {
 
 class AnnealedRate(keras.optimizers.schedules.LearningRateSchedule):
     """``rate`` for the first ``hold`` updates, then a cosine from ``start`` down to ``end``
-    over the next ``anneal`` updates, and ``end`` after them."""
+    over the next ``anneal`` updates, and ``end`` after them. ``hold`` and ``anneal`` are
+    variables, so that :class:`TimeLimit` can move the annealing while training runs."""
 
-    def __init__(self, rate, hold, start, end, anneal):
-        self.rate, self.hold, self.start, self.end, self.anneal = rate, hold, start, end, anneal
+    def __init__(self, rate, start, end, hold, anneal):
+        self.rate, self.start, self.end = rate, start, end
+        self.hold = keras.Variable(float(hold), trainable=False, name="hold")
+        self.anneal = keras.Variable(float(anneal), trainable=False, name="anneal")
 
     def __call__(self, step):
-        progress = keras.ops.clip((keras.ops.cast(step, "float32") - self.hold)
-                                  / max(self.anneal, 1), 0.0, 1.0)
+        step = keras.ops.cast(step, "float32")
+        progress = keras.ops.clip((step - self.hold) / keras.ops.maximum(self.anneal, 1.0),
+                                  0.0, 1.0)
         cosine = self.end + (self.start - self.end) * 0.5 * (1 + keras.ops.cos(math.pi * progress))
         return keras.ops.where(step < self.hold, self.rate, cosine)
 
     def get_config(self):
-        return {"rate": self.rate, "hold": self.hold, "start": self.start, "end": self.end,
-                "anneal": self.anneal}
+        return {"rate": self.rate, "start": self.start, "end": self.end,
+                "hold": float(self.hold.numpy()), "anneal": float(self.anneal.numpy())}
 
 
 class TimeLimit(keras.callbacks.Callback):
-    """Stops training at the end of the epoch that crosses ``minutes``."""
+    """Fits the plan into ``minutes``: once the first epoch has shown how long one takes, the
+    run is cut to the epochs that fit, and its annealing moved to their end."""
 
-    def __init__(self, minutes):
+    def __init__(self, minutes, rate, updates, anneal_epochs):
         super().__init__()
-        self.deadline = time.monotonic() + 60 * minutes if minutes else None
+        self.minutes, self.rate, self.updates = minutes, rate, updates
+        self.anneal_epochs = anneal_epochs
+        self.last = None  # the epoch to stop after, once the plan is cut
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.deadline and time.monotonic() > self.deadline:
-            log.info("time limit reached after epoch %d", epoch + 1)
+        if self.minutes and epoch == 0:
+            self.fit_plan(time.monotonic() - self.started)
+        if self.last and epoch + 1 >= self.last:
             self.model.stop_training = True
+
+    def fit_plan(self, seconds_per_epoch):
+        """Cut the plan after its first epoch, which took ``seconds_per_epoch``."""
+        fit = max(1, int(60 * self.minutes // seconds_per_epoch))
+        if fit >= self.params["epochs"]:
+            return
+        anneal = min(self.anneal_epochs, fit - 1)  # the first epoch is behind us
+        self.rate.hold.assign(float((fit - anneal) * self.updates))
+        self.rate.anneal.assign(float(anneal * self.updates))
+        self.last = fit
+        log.info("%d epochs fit in %g minutes (%.0f s each): the last %d anneal the rate",
+                 fit, self.minutes, seconds_per_epoch, anneal)
 
 
 def train(corpus, out, name="playbach", hyper=None, epochs=None, patience=3, minutes=None,
@@ -105,8 +128,8 @@ def train(corpus, out, name="playbach", hyper=None, epochs=None, patience=3, min
     epochs = epochs or hyper["epochs"]
     updates = math.ceil(len(train_x[0]) / hyper["batch_size"])  # per epoch
     anneal = min(hyper["anneal_epochs"], epochs) * updates
-    rate = AnnealedRate(hyper["learning_rate"], epochs * updates - anneal,
-                        *hyper["anneal_rates"], anneal)
+    rate = AnnealedRate(hyper["learning_rate"], *hyper["anneal_rates"],
+                        hold=epochs * updates - anneal, anneal=anneal)
     model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0),
                   loss={head: network.masked_nll for head in network.HEADS},
                   jit_compile=False)  # XLA measured 1.8x slower for this LSTM on CPU
@@ -118,7 +141,7 @@ def train(corpus, out, name="playbach", hyper=None, epochs=None, patience=3, min
             # The rhythm heads overfit epochs before the next-symbol head stops improving.
             keras.callbacks.EarlyStopping(monitor="val_symbol_loss", mode="min", patience=patience,
                                           restore_best_weights=True),
-            TimeLimit(minutes)])
+            TimeLimit(minutes, rate, updates, hyper["anneal_epochs"])])
     seconds = time.monotonic() - started
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
