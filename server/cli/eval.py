@@ -76,7 +76,7 @@ def run(args):
 
 def _choose_keys(model, corpus):
     from playbach.model.card import card_for, record_command, save_card
-    from playbach.model.evaluate import choose_keys
+    from playbach.model.evaluate import KEY_TOLERANCE, choose_keys
 
     keys, scores = choose_keys(model, corpus)
     card_path, card = card_for(model)
@@ -84,8 +84,8 @@ def _choose_keys(model, corpus):
                          "validation_event_nll": scores}
     record_command(card)
     save_card(card_path, card)
-    print("keys %+d..%+d: the fewest within 0.001 of the lowest validation event NLL of %s" % (
-        keys[0], keys[-1], ", ".join("%s %.4f" % item for item in scores.items())))
+    print("keys %+d..%+d: the fewest within %g of the lowest validation event NLL of %s" % (
+        keys[0], keys[-1], KEY_TOLERANCE, ", ".join("%s %.4f" % item for item in scores.items())))
 
 
 def _evaluation_name(card, model, keys):

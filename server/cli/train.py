@@ -36,18 +36,20 @@ def add_arguments(parser):
 
 
 def run(args):
-    from playbach.model.train import train
+    from playbach.model.train import HYPER_PARAMETERS, train
 
     hyper = {}
+    if args.epochs:
+        hyper["epochs"] = args.epochs
     if args.context:
         hyper.update(context_events=args.context, window=4 * args.context,
-                     train_window=min(4 * args.context, 96))
+                     train_window=min(4 * args.context, HYPER_PARAMETERS["train_window"]))
     if args.units:
         hyper["lstm_units"] = args.units
     if args.batch_size:
         hyper["batch_size"] = args.batch_size
-    card = train(args.corpus, args.out, args.name, hyper, args.epochs, args.patience,
-                 args.minutes, args.seed, args.limit, resume=args.resume)
+    card = train(args.corpus, args.out, args.name, hyper, args.patience, args.minutes,
+                 args.seed, args.limit, resume=args.resume)
     training = card["training"]
     print("trained %d epochs in %d s (best: epoch %d, validation symbol loss %.4f); wrote %s"
           % (training["epochs"], training["seconds"], training["best_epoch"],

@@ -29,6 +29,7 @@ MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor and its leading tone
 
 KEY_CHOICES = ([0], [-1, 0, 1], [-2, -1, 0, 1, 2], list(range(-3, 4)), list(range(-4, 5)),
                list(range(-5, 6)), list(range(-6, 6)))
+KEY_TOLERANCE = 0.001  # nats per event: a smaller difference does not pay for another key
 
 
 def evaluate(model_path, corpus, beam=5, music_events=1000, seed=0, baselines=True, keys=None):
@@ -56,7 +57,7 @@ def evaluate(model_path, corpus, beam=5, music_events=1000, seed=0, baselines=Tr
     return report
 
 
-def choose_keys(model_path, corpus, choices=KEY_CHOICES, tolerance=0.001):
+def choose_keys(model_path, corpus, choices=KEY_CHOICES, tolerance=KEY_TOLERANCE):
     """The keys to read the music in (see :class:`~playbach.model.runtime.KeyEnsemble`): the
     fewest whose event NLL on the **validation** pieces is within ``tolerance`` nats of the
     lowest, since each key costs a model step per symbol; and each choice's NLL."""
@@ -200,12 +201,12 @@ def _symbol_ngram_nll(model, test, vocabulary, keys):
     """NLL per event of a symbol n-gram reading each piece in ``keys`` (semitone shifts),
     its distributions combined as the model's KeyEnsemble combines its members'."""
     nll = []
+    maps = [key_maps(vocabulary, shift) for shift in keys]
     for events in test:
         symbols = _symbols(events, vocabulary)
         if list(keys) == [0]:
             log_probs = np.array(model.logprobs(symbols))
         else:
-            maps = [key_maps(vocabulary, shift) for shift in keys]
             members = [model.distributions(read_as[symbols])[:, :-1] for read_as, _ in maps]
             log_probs = geometric_mean(members, [back for _, back in maps])[
                 np.arange(len(symbols)), symbols]

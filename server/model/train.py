@@ -92,18 +92,19 @@ class TimeLimit(keras.callbacks.Callback):
                  fit, self.minutes, seconds_per_epoch, anneal)
 
 
-def train(corpus, out, name="playbach", hyper=None, epochs=None, patience=3, minutes=None,
-          seed=0, limit=None, verbose="auto", resume=None):
+def train(corpus, out, name="playbach", hyper=None, patience=3, minutes=None, seed=0,
+          limit=None, verbose="auto", resume=None):
     """Train on the corpus folder ``corpus``; write ``out/NAME.weights.h5`` and the card
-    ``out/NAME.json``; return the card. ``resume``: the card of a model to train further, with
-    its hyper-parameters and split. ``epochs``: the plan's length, by default the
-    hyper-parameters'; the last ``anneal_epochs`` of them anneal the rate. ``verbose``:
-    Keras's (1 a progress bar, 2 a line per epoch); "auto" picks the bar on a terminal."""
+    ``out/NAME.json``; return the card. ``hyper``: changes to ``HYPER_PARAMETERS`` (its
+    ``epochs`` is the plan's length, the last ``anneal_epochs`` annealing the rate).
+    ``resume``: the card of a model to train further, with its hyper-parameters (``hyper`` may
+    change its epochs) and split. ``verbose``: Keras's (1 a progress bar, 2 a line per epoch);
+    "auto" picks the bar on a terminal."""
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     previous = cards.load_card(resume) if resume else None
     if previous:
-        hyper, seed = dict(previous["hyperparameters"]), previous["split"]["seed"]
+        hyper, seed = dict(previous["hyperparameters"], **(hyper or {})), previous["split"]["seed"]
     else:
         hyper = dict(HYPER_PARAMETERS, **(hyper or {}))
     keras.utils.set_random_seed(seed)
@@ -125,7 +126,7 @@ def train(corpus, out, name="playbach", hyper=None, epochs=None, patience=3, min
     model = network.build(hyper, vocabulary)
     if previous:
         model.load_weights(Path(resume).parent / previous["weights"])
-    epochs = epochs or hyper["epochs"]
+    epochs = hyper["epochs"]
     updates = math.ceil(len(train_x[0]) / hyper["batch_size"])  # per epoch
     anneal = min(hyper["anneal_epochs"], epochs) * updates
     rate = AnnealedRate(hyper["learning_rate"], *hyper["anneal_rates"],
