@@ -13,7 +13,7 @@ from playbach.corpus.midi import Piece
 from playbach.engine.primer import PRIMER_EVENTS
 from playbach.model import dataset
 from playbach.model.card import card_for, load_card
-from playbach.model.vocabulary import END, IGNORED, NONE, PAD, Vocabulary, transpose
+from playbach.model.vocabulary import END, IGNORED, NONE, PAD, Vocabulary, Voicing, transpose
 from conftest import playbach
 
 
@@ -25,7 +25,7 @@ def test_vocabulary_factors_chords_into_notes_and_an_end():
     vocabulary = Vocabulary.default()
     assert len(vocabulary.symbols) == 130
     assert vocabulary.symbols[:2] == [PAD, END] and vocabulary.pad == 0
-    (symbols, durations, dynamics), targets = vocabulary.encode_piece(
+    (symbols, durations, dynamics, voicings), targets = vocabulary.encode_piece(
         events("A2.G#3:1/2:mf R:1 B2:2:ff"))
     a2, gs3, b2 = (vocabulary.event_symbols((n,))[0] for n in (45, 56, 47))
     end = vocabulary.end
@@ -41,6 +41,36 @@ def test_vocabulary_factors_chords_into_notes_and_an_end():
                                 protocol.DURATIONS.index("2")]
     assert list(targets[2]) == [IGNORED, IGNORED, protocol.DYNAMICS.index("mf"), IGNORED,
                                 IGNORED, protocol.DYNAMICS.index("ff")]
+    # Each step reads what the voices hold before the event it spells, never the event itself:
+    # A2 and G#3 are held once their <end> is read; the rest silences them.
+    silent = [vocabulary.pad] * len(protocol.VOICES)
+    assert voicings.tolist()[:3] == [silent] * 3
+    assert sorted(voicings[3]) == [vocabulary.pad] * 2 + [a2, gs3]
+    assert voicings.tolist()[4:] == [silent] * 2
+
+
+def test_voicing_follows_the_shared_voicer_and_carries_on_from_its_memory():
+    vocabulary = Vocabulary.default()
+    played = events("C3.G3.E4.C5:1:mf D3:1:mf B2.G4:1:mf")
+    (symbols, _, _, voicings), _ = vocabulary.encode_piece(played)
+    voicer, expected = protocol.Voicer(), []
+    for notes, _, _ in played:  # one row per symbol read before the event: <end> and notes
+        expected += [[vocabulary.pad if note is None else vocabulary.note_symbol(note)
+                      for note in voicer.held]] * (len(notes) + 1)
+        voicer.step(notes)
+    assert voicings.tolist() == expected
+    assert expected[5] == [vocabulary.note_symbol(n) for n in (48, 55, 64, 72)]
+    # D3 moves the bass; the other voices hold.
+    assert expected[7] == [vocabulary.note_symbol(50)] + expected[5][1:]
+    voicing = Voicing(vocabulary)
+    for symbol in symbols[:7]:
+        voicing.read(symbol)
+    memory = voicing.memory()
+    rest = [voicing.read(symbol) for symbol in symbols[7:]]
+    voicing.reset()
+    assert voicing.read(vocabulary.end) == [vocabulary.pad] * len(protocol.VOICES)
+    voicing.recall(memory)
+    assert [voicing.read(symbol) for symbol in symbols[7:]] == rest == expected[7:]
 
 
 def test_every_chord_is_representable():
@@ -73,19 +103,22 @@ def test_split_is_by_piece_deterministic_and_disjoint():
 def test_windows_cover_every_target_and_pad_the_end():
     vocabulary = Vocabulary.default()
     piece = Piece("p", events(" ".join(["C4.E4:1/2:mf"] * 10)), 120, "4/4")  # 31 steps
-    (symbols, _, _), (targets, _, _) = dataset.windows(
+    (symbols, _, _, voicings), (targets, _, _) = dataset.windows(
         dataset.encode([piece], vocabulary), vocabulary, length=12, stride=6)
-    stream = dataset.encode([piece], vocabulary)[0][0][0]
+    stream, _, _, stream_voicings = dataset.encode([piece], vocabulary)[0][0]
     assert len(stream) == 30
     assert symbols.shape == (4, 12)  # starts 0, 6, 12, and 18 to reach the end
+    assert voicings.shape == (4, 12, len(protocol.VOICES))
     for row, start in enumerate((0, 6, 12, 18)):
         assert list(symbols[row]) == list(stream[start:start + 12])
+        assert (voicings[row] == stream_voicings[start:start + 12]).all()
     assert (targets >= 0).all()
     short = Piece("s", events("C4:1:mf"), 120, "4/4")
-    (symbols, _, _), (targets, _, _) = dataset.windows(
+    (symbols, _, _, voicings), (targets, _, _) = dataset.windows(
         dataset.encode([short], vocabulary), vocabulary, length=12, stride=6)
     assert symbols.shape == (1, 12)
     assert list(symbols[0, 2:]) == [vocabulary.pad] * 10
+    assert (voicings[0, 2:] == vocabulary.pad).all()
     assert list(targets[0, 2:]) == [IGNORED] * 10
 
 
@@ -119,11 +152,11 @@ def held_out_windows(card_path, corpus, count=3):
     vocabulary = Vocabulary.from_card(card)
     pieces = dataset.pieces_by_name(store.load_pieces(corpus),
                                     card["split"]["validation"] + card["split"]["test"])
-    (symbols, durations, dynamics), _ = dataset.windows(
+    inputs, _ = dataset.windows(
         dataset.encode(pieces, vocabulary), vocabulary, card["hyperparameters"]["window"],
         card["hyperparameters"]["window"])
-    full = (symbols != vocabulary.pad).all(axis=1)
-    return symbols[full][:count], durations[full][:count], dynamics[full][:count]
+    full = (inputs[0] != vocabulary.pad).all(axis=1)
+    return tuple(values[full][:count] for values in inputs)
 
 
 def test_exported_models_match_keras(tiny_model, bach_corpus):
@@ -131,20 +164,22 @@ def test_exported_models_match_keras(tiny_model, bach_corpus):
     from playbach.model.train import load_model
 
     model, card = load_model(tiny_model)
-    symbols, durations, dynamics = held_out_windows(tiny_model, bach_corpus[0])
-    assert len(symbols) >= 3
-    expected = model({"symbols": symbols, "durations": durations, "dynamics": dynamics})
+    symbols, durations, dynamics, voicings = held_out_windows(tiny_model, bach_corpus[0])
+    assert len(symbols) >= 3 and (voicings != 0).any()
+    expected = model({"symbols": symbols, "durations": durations, "dynamics": dynamics,
+                      "voicings": voicings})
     expected = {head: np.asarray(values)[:, -1] for head, values in expected.items()}
     folder = tiny_model.parent
     for precision, tolerance in (("float32", 1e-4), ("float16", 0.02), ("int8", 0.1)):
         window = WindowModel(folder / card["files"]["window"][precision])
         step = StepModel(folder / card["files"]["step"][precision])
         for row in range(len(symbols)):
-            from_window = window.predict(symbols[row], durations[row], dynamics[row])
+            from_window = window.predict(symbols[row], durations[row], dynamics[row],
+                                         voicings[row])
             state = step.zero_state()
             for i in range(len(symbols[row])):
                 from_step, state = step.step(int(symbols[row, i]), int(durations[row, i]),
-                                             int(dynamics[row, i]), state)
+                                             int(dynamics[row, i]), voicings[row, i], state)
             for head in ("symbol", "duration", "dynamic"):
                 assert np.abs(from_window[head] - expected[head][row]).max() < tolerance
                 assert np.abs(from_step[head] - expected[head][row]).max() < tolerance
@@ -199,30 +234,30 @@ def test_runtime_never_imports_tensorflow(tiny_model):
     assert result.returncode == 0, result.stderr
 
 
-def test_a_time_limit_cuts_the_plan_and_still_anneals_at_its_end():
+def test_a_time_limit_fits_the_plan_at_each_epochs_pace_and_still_anneals_at_its_end():
     import keras
 
     from playbach.model.train import AnnealedRate, TimeLimit
 
     rate = AnnealedRate(0.003, 0.001, 5e-5, hold=8 * 5, anneal=2 * 5)  # 10 epochs of 5 updates
-
-    class FirstEpochTakes20s(TimeLimit):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 0:
-                self.fit_plan(20)
-            super().on_epoch_end(epoch, logs)
-
-    rates = []
+    now, plans, rates = [0.0], [], []
+    # The first epoch takes 30 s (tracing), the others 15 s: two minutes hold 4 epochs at the
+    # first pace, then 7; once the annealing has begun the plan stays.
+    clock = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: now.__setitem__(0, now[0] + (30 if epoch == 0 else 15)))
+    limit = TimeLimit(2, rate, 5, 2, clock=lambda: now[0])
+    plan = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: plans.append(limit.last))
     record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: rates.append(
         float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.Adam(rate), loss="mse")
     history = model.fit(np.zeros((20, 3)), np.zeros(20), batch_size=4, epochs=10, verbose=0,
-                        callbacks=[FirstEpochTakes20s(1, rate, 5, 2), record])
-    assert len(history.history["loss"]) == 3  # one minute holds three such epochs
-    assert rates[:5] == [pytest.approx(0.003)] * 5  # the first epoch, at the constant rate
-    assert rates[5] == pytest.approx(0.001)  # then the two last anneal
-    assert rates[5:] == sorted(rates[5:], reverse=True) and rates[-1] < 0.0002
+                        callbacks=[clock, limit, plan, record])
+    assert plans == [4] + [7] * 6
+    assert len(history.history["loss"]) == 7
+    assert rates[:25] == [pytest.approx(0.003)] * 25  # five epochs at the constant rate
+    assert rates[25] == pytest.approx(0.001)  # then the two last anneal
+    assert rates[25:] == sorted(rates[25:], reverse=True) and rates[-1] < 0.0002
 
 
 def test_training_resumes_with_the_same_split_and_one_history(tiny_model, bach_corpus,
@@ -255,17 +290,19 @@ def test_key_ensemble_combines_the_model_read_in_other_keys(tiny_model, bach_cor
     shifts = (-1, 0, 2)
     ensemble = open_model(step.path, shifts)[2]
     assert isinstance(ensemble, KeyEnsemble) and ensemble.shifts == shifts
-    symbols, durations, dynamics = (row[0] for row in held_out_windows(tiny_model,
-                                                                        bach_corpus[0], 1))
+    symbols, durations, dynamics, voicings = (row[0] for row in held_out_windows(
+        tiny_model, bach_corpus[0], 1))
+    move = lambda symbol, shift: symbol if symbol < 2 else vocabulary.note_symbol(
+        vocabulary.note(int(symbol)) + shift)
     state, members = ensemble.zero_state(), [step.zero_state() for _ in shifts]
-    for symbol, duration, dynamic in zip(symbols, durations, dynamics):
-        combined, state = ensemble.step(int(symbol), int(duration), int(dynamic), state)
+    for symbol, duration, dynamic, voicing in zip(symbols, durations, dynamics, voicings):
+        combined, state = ensemble.step(int(symbol), int(duration), int(dynamic), voicing,
+                                        state)
         outputs = []
-        for i, shift in enumerate(shifts):  # by hand: move the note, read, move back
-            moved = symbol if symbol < 2 else vocabulary.event_symbols(
-                (vocabulary.note(int(symbol)) + shift,))[0]
-            log_probs, members[i] = step.step(int(moved), int(duration), int(dynamic),
-                                              members[i])
+        for i, shift in enumerate(shifts):  # by hand: move the notes, read, move back
+            log_probs, members[i] = step.step(
+                move(symbol, shift), int(duration), int(dynamic),
+                [move(held, shift) for held in voicing], members[i])
             outputs.append(log_probs)
     normalised, votes = lambda row: row - np.logaddexp.reduce(row), {}
     for head in ("duration", "dynamic"):
@@ -287,7 +324,7 @@ def test_key_ensemble_combines_the_model_read_in_other_keys(tiny_model, bach_cor
     assert np.exp(combined["symbol"]).sum() == pytest.approx(1.0, abs=1e-4)
     window = KeyEnsemble(WindowModel(folder / card["files"]["window"]["float32"]), vocabulary,
                          shifts)
-    from_window = window.predict(symbols, durations, dynamics)
+    from_window = window.predict(symbols, durations, dynamics, voicings)
     assert np.abs(from_window["symbol"] - combined["symbol"]).max() < 1e-4
 
 

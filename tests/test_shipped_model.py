@@ -15,18 +15,19 @@ CARD = load_card(SHIPPED_CARD)
                                              ("window", "int8"), ("window", "float32")])
 def test_shipped_models_give_distributions_over_the_shipped_vocabulary(kind, precision):
     from playbach.model.runtime import StepModel, WindowModel
-    from playbach.model.vocabulary import NONE, Vocabulary
+    from playbach.model.vocabulary import NONE, Vocabulary, Voicing
 
     vocabulary = Vocabulary.from_card(CARD)
+    silence = Voicing(vocabulary).read(vocabulary.end)
     path = MODELS / CARD["files"][kind][precision]
     if kind == "step":
         model = StepModel(path)
-        log_probs, state = model.step(vocabulary.end, NONE, NONE, model.zero_state())
+        log_probs, state = model.step(vocabulary.end, NONE, NONE, silence, model.zero_state())
         assert set(state) == {"h0", "c0", "h1", "c1"}
     else:
         model = WindowModel(path)
         assert model.window == CARD["hyperparameters"]["window"]
-        log_probs = model.predict([vocabulary.end], [NONE], [NONE])
+        log_probs = model.predict([vocabulary.end], [NONE], [NONE], [silence])
     sizes = {"symbol": len(vocabulary.symbols), "duration": len(vocabulary.durations),
              "dynamic": len(vocabulary.dynamics)}
     for head, size in sizes.items():

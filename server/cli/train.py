@@ -2,8 +2,9 @@
 
 Splits the corpus by piece (80/10/10, fixed seed) so no test piece is ever seen in training,
 transposes the training pieces into all 12 keys, and trains two stacked LSTMs with heads for the
-next symbol, duration and dynamic: 10 epochs (about 55 minutes on 2 cores), the last 2 annealing
-the learning rate, or fewer if the validation symbol loss stops improving. Writes
+next symbol, duration and dynamic: 10 planned epochs, as many as fit in 57 minutes (9 or 10 on 2
+cores), the last 2 annealing the learning rate, or fewer if the validation symbol loss stops
+improving. Writes
 OUT/NAME.weights.h5 and the model card OUT/NAME.json; then run playbach export and playbach eval.
 
 example:
@@ -21,9 +22,10 @@ def add_arguments(parser):
                         help="the plan's length; its last 2 anneal the learning rate (default: 10)")
     parser.add_argument("--patience", type=int, default=3,
                         help="stop after this many epochs without a better validation symbol loss")
-    parser.add_argument("--minutes", type=float,
-                        help="fit the run into this time: after the first epoch, as many epochs "
-                             "as fit, the last 2 annealing")
+    parser.add_argument("--minutes", type=float, default=57,
+                        help="fit the epochs into this time, the last 2 still annealing "
+                             "(default: 57, so that with the data's preparation a run takes "
+                             "under an hour; 0: no limit)")
     parser.add_argument("--seed", type=int, default=0, help="split and initialisation seed")
     parser.add_argument("--limit", type=int, metavar="N", help="use only the first N pieces")
     parser.add_argument("--context", type=int, metavar="EVENTS",

@@ -8,7 +8,7 @@ import numpy as np
 from playbach.engine.generator import Generator
 from playbach.model.card import card_for
 from playbach.model.runtime import StepModel, WindowModel, open_model
-from playbach.model.vocabulary import NONE, Vocabulary
+from playbach.model.vocabulary import NONE, Vocabulary, Voicing
 
 
 def _timings(call, count):
@@ -34,15 +34,16 @@ def benchmark(card_path, calls=2000, events=300, seed=0):
     for kind, variants in card["files"].items():
         for precision, name in variants.items():
             key = "%s-%s" % (kind, precision)
+            silence = Voicing(vocabulary).current
             if kind == "step":
                 model = StepModel(folder / name)
                 state = model.zero_state()
-                call = lambda: model.step(vocabulary.end, NONE, NONE, state)
+                call = lambda: model.step(vocabulary.end, NONE, NONE, silence, state)
                 report["models"][key] = _timings(call, calls)
             else:
                 model = WindowModel(folder / name)
                 window = [vocabulary.end] * model.window
-                call = lambda: model.predict(window, window, window)
+                call = lambda: model.predict(window, window, window, [silence] * model.window)
                 report["models"][key] = _timings(call, max(calls // 10, 10))
             report["models"][key]["file_kb"] = (folder / name).stat().st_size // 1024
             _, _, served = open_model(folder / name)  # in the card's keys, as it plays

@@ -7,55 +7,66 @@ event repeat more than ``max_repeats`` times in a row.
 """
 import numpy as np
 
-from playbach.model.vocabulary import NONE
+from playbach.model.vocabulary import NONE, Voicing
 
 
 class StepReader:
-    """Feeds a step model one symbol at a time, carrying its LSTM state."""
+    """Feeds a step model one symbol at a time with its voicing, carrying its LSTM state."""
 
-    def __init__(self, model):
+    def __init__(self, model, vocabulary):
         self.model = model
+        self.voicing = Voicing(vocabulary)
         self.reset()
 
     def reset(self):
         self.state = self.model.zero_state()
+        self.voicing.reset()
 
     def read(self, symbol, duration, dynamic):
-        log_probs, self.state = self.model.step(symbol, duration, dynamic, self.state)
+        log_probs, self.state = self.model.step(symbol, duration, dynamic,
+                                                self.voicing.read(symbol), self.state)
         return log_probs
 
     def memory(self):
-        return self.state  # replaced, never edited, at each step
+        return self.state, self.voicing.memory()  # the state is replaced, never edited
 
     def recall(self, memory):
-        self.state = memory
+        self.state, voicing = memory
+        self.voicing.recall(voicing)
 
 
 class WindowReader:
-    """Feeds a window model the last ``window`` symbols at each step (the seed's way)."""
+    """Feeds a window model the last ``window`` symbols and their voicings at each step (the
+    seed's way)."""
 
-    def __init__(self, model):
+    def __init__(self, model, vocabulary):
         self.model = model
+        self.voicing = Voicing(vocabulary)
         self.reset()
 
     def reset(self):
-        self.history = ([], [], [])
+        self.history = ([], [], [], [])
+        self.voicing.reset()
 
     def read(self, symbol, duration, dynamic):
-        for values, value in zip(self.history, (symbol, duration, dynamic)):
+        for values, value in zip(self.history, (symbol, duration, dynamic,
+                                                self.voicing.read(symbol))):
             values.append(value)
             del values[:-self.model.window]
         return self.model.predict(*self.history)
 
     def memory(self):
-        return tuple(list(values) for values in self.history)
+        return tuple(list(values) for values in self.history), self.voicing.memory()
 
     def recall(self, memory):
-        self.history = tuple(list(values) for values in memory)
+        history, voicing = memory
+        self.history = tuple(list(values) for values in history)
+        self.voicing.recall(voicing)
 
 
-def reader_for(model):
-    return StepReader(model) if model.kind == "step" else WindowReader(model)
+def reader_for(model, vocabulary):
+    """The reader that feeds ``model`` (a step or window model) one symbol at a time."""
+    return (StepReader if model.kind == "step" else WindowReader)(model, vocabulary)
 
 
 def sample(log_probs, rng, temperature=1.0, top_k=0, top_p=1.0, allowed=None):
@@ -87,7 +98,7 @@ class Generator:
     def __init__(self, model, vocabulary, seed=None, temperature=1.0, top_k=0, top_p=1.0,
                  max_notes=4, max_repeats=4):
         self.vocabulary = vocabulary
-        self.reader = reader_for(model)
+        self.reader = reader_for(model, vocabulary)
         self.rng = np.random.default_rng(seed)
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         self.max_notes, self.max_repeats = max_notes, max_repeats

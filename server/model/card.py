@@ -101,20 +101,24 @@ def render_markdown(card):
         "## What it is", "",
         "A next-event model of four-part Bach chorales. Each event (the notes that start at one "
         "onset) is read and predicted as its notes in ascending pitch and an end symbol (%d "
-        "symbols, so no chord is ever unknown or cut); the duration and dynamic of an event are "
+        "symbols, so no chord is ever unknown or cut), each step also reading what the four "
+        "voices hold before the event it spells; the duration and dynamic of an event are "
         "predicted by their own heads when it ends." % len(card["vocabulary"]["symbols"]), "",
-        "- layers: embeddings (symbol %d, duration %d, dynamic %d), LSTM %s, dropout %s"
+        "- layers: embeddings (symbol %d, duration %d, dynamic %d, voicing 4 x %d), LSTM %s, "
+        "dropout %s"
         % (hyper["symbol_embedding"], hyper["duration_embedding"], hyper["dynamic_embedding"],
-           " + ".join(map(str, hyper["lstm_units"])), hyper["dropout"]),
+           hyper["voice_embedding"], " + ".join(map(str, hyper["lstm_units"])),
+           hyper["dropout"]),
         "- parameters: %d" % training["parameters"],
         _keys_note(card.get("inference", {})),
         "- window model context: %d symbols (about %d events); training sequences of %d symbols"
         % (hyper["window"], hyper["context_events"], hyper.get("train_window", hyper["window"])),
-        "- training: %d epochs (best: %d) in %d min on %s, batch %d, Adam at %s%s, 12-key "
+        "- training: %d epochs (best: %d%s) in %d min on %s, batch %d, Adam at %s%s, 12-key "
         "transposition of the training pieces, early stopping on the validation symbol loss"
-        % (training["epochs"], training["best_epoch"], round(training["seconds"] / 60),
-           training.get("machine", "a 2-core CPU"), hyper["batch_size"], hyper["learning_rate"],
-           _anneal_note(hyper)),
+        % (training["epochs"], training["best_epoch"],
+           "; as many as fit in %g minutes" % training["minutes"] if training.get("minutes")
+           else "", round(training["seconds"] / 60), training.get("machine", "a 2-core CPU"),
+           hyper["batch_size"], hyper["learning_rate"], _anneal_note(hyper, training)),
         "",
         "## Data", "",
         "%s. Split by piece with seed %d into %d / %d / %d pieces (train / validation / test); "
@@ -174,11 +178,13 @@ def render_markdown(card):
     return "\n".join(lines) + "\n"
 
 
-def _anneal_note(hyper):
-    if not hyper.get("anneal_epochs"):
+def _anneal_note(hyper, training):
+    # A time budget may have cut the plan and its annealing (train.TimeLimit).
+    epochs = training.get("annealed_epochs", hyper.get("anneal_epochs"))
+    if not epochs:
         return ""
-    return ", the last %d epochs annealed from %s to %s on a cosine" % (
-        hyper["anneal_epochs"], *hyper["anneal_rates"])
+    return ", the last %s annealed from %s to %s on a cosine" % (
+        "epoch" if epochs == 1 else "%d epochs" % epochs, *hyper["anneal_rates"])
 
 
 def _keys_note(inference):

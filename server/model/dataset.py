@@ -44,8 +44,9 @@ def encode(pieces, vocabulary, transpositions=(0,)):
 def windows(encoded, vocabulary, length, stride):
     """Cut encoded pieces into windows of ``length`` steps, starting every ``stride`` steps.
 
-    Returns ``(inputs, targets)``: three ``int32`` arrays of shape ``(windows, length)`` each.
-    A piece's last window is padded (inputs ``<pad>``, targets ``IGNORED``).
+    Returns ``(inputs, targets)``: ``int32`` arrays of shape ``(windows, length)``, the
+    voicings' ``(windows, length, voices)``. A piece's last window is padded (inputs ``<pad>``,
+    targets ``IGNORED``).
     """
     rows = []
     for inputs, targets in encoded:
@@ -55,14 +56,15 @@ def windows(encoded, vocabulary, length, stride):
             starts.append(size - length)
         for start in starts:
             rows.append(tuple(_cut(a, start, length, fill) for a, fill in
-                              zip(inputs + targets, (vocabulary.pad, NONE, NONE,
+                              zip(inputs + targets, (vocabulary.pad, NONE, NONE, vocabulary.pad,
                                                      IGNORED, IGNORED, IGNORED))))
     columns = [np.stack(column) for column in zip(*rows)]
-    return tuple(columns[:3]), tuple(columns[3:])
+    return tuple(columns[:4]), tuple(columns[4:])
 
 
 def _cut(array, start, length, fill):
     window = array[start:start + length]
     if len(window) < length:
-        window = np.concatenate([window, np.full(length - len(window), fill, np.int32)])
+        padding = np.full((length - len(window),) + window.shape[1:], fill, np.int32)
+        window = np.concatenate([window, padding])
     return window

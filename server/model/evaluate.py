@@ -82,13 +82,14 @@ def score_model(model, vocabulary, pieces, beam=5, max_notes=4):
     ``max_notes`` notes); the vocabulary itself writes every chord, so none is reduced."""
     pitch, duration, dynamic = [], [], []
     hits = Counter()
-    reader = reader_for(model)
+    reader = reader_for(model, vocabulary)
     for piece in pieces:
         reader.reset()
         log_probs = reader.read(vocabulary.end, NONE, NONE)
         for notes, event_duration, event_dynamic in piece.events:
             if beam:
-                ranked = top_events(model, vocabulary, log_probs, reader.state, beam, max_notes)
+                ranked = top_events(model, vocabulary, log_probs, reader.state,
+                                    reader.voicing.current, beam, max_notes)
                 hits["pitch", "top1"] += ranked[:1] == [tuple(notes)]
                 hits["pitch", "top%d" % beam] += tuple(notes) in ranked
             total = 0.0
@@ -135,9 +136,10 @@ def _nll(values):
     return {"nll_per_event": round(mean, 4) + 0.0, "perplexity": round(math.exp(mean), 2)}
 
 
-def top_events(model, vocabulary, log_probs, state, k, max_notes):
+def top_events(model, vocabulary, log_probs, state, voicing, k, max_notes):
     """The ``k`` most likely next chords (note tuples, ``()`` a rest) from a step model's
-    ``log_probs`` and ``state``, by a beam search over their symbols."""
+    ``log_probs`` and ``state``, by a beam search over their symbols; ``voicing`` is what the
+    voices hold before the chord, read with each of its symbols."""
     symbols_of_notes = vocabulary.note_symbols()
     beams = [(0.0, (), log_probs, state)]
     done = []
@@ -156,7 +158,7 @@ def top_events(model, vocabulary, log_probs, state, k, max_notes):
         candidates = sorted((c for c in candidates if c[0] > floor), key=lambda c: -c[0])[:k]
         beams = []
         for score, notes, symbol, state in candidates:
-            log_probs, new_state = model.step(symbol, NONE, NONE, state)
+            log_probs, new_state = model.step(symbol, NONE, NONE, voicing, state)
             beams.append((score, notes, log_probs, new_state))
     return [notes for _, notes in done]
 

@@ -3,10 +3,11 @@
 Two models, each in float32, float16 and int8 (dynamic-range quantised weights), batch fixed at
 1, built-in ops only:
 
-- the **window** model reads the last ``window`` symbols and gives the distributions after them
-  (the seed's way);
-- the **step** model reads one symbol and the LSTM states and gives the distributions and the new
-  states, so generating costs one step per symbol instead of a whole window.
+- the **window** model reads the last ``window`` symbols (and their voicings) and gives the
+  distributions after them (the seed's way);
+- the **step** model reads one symbol, its voicing and the LSTM states and gives the
+  distributions and the new states, so generating costs one step per symbol instead of a whole
+  window.
 
 Both are converted from ``tf.function`` concrete functions with fixed signatures: converting a
 SavedModel from ``model.export`` gave a file without weights (TF 2.21, Keras 3).
@@ -28,11 +29,12 @@ PRECISIONS = ("float32", "float16", "int8")
 
 def window_function(model, window):
     spec = tf.TensorSpec([1, window], tf.int32)
+    voicings_spec = tf.TensorSpec([1, window, network.VOICES], tf.int32)
 
-    @tf.function(input_signature=[spec, spec, spec])
-    def window_model(symbols, durations, dynamics):
-        log_probs = model({"symbols": symbols, "durations": durations, "dynamics": dynamics},
-                          training=False)
+    @tf.function(input_signature=[spec, spec, spec, voicings_spec])
+    def window_model(symbols, durations, dynamics, voicings):
+        log_probs = model({"symbols": symbols, "durations": durations, "dynamics": dynamics,
+                           "voicings": voicings}, training=False)
         return {head: log_probs[head][:, -1, :] for head in network.HEADS}
 
     return window_model.get_concrete_function()
@@ -41,13 +43,15 @@ def window_function(model, window):
 def step_function(model, units):
     names = ["symbol", "duration", "dynamic"]
     specs = [tf.TensorSpec([1], tf.int32, name=name) for name in names]
+    specs.append(tf.TensorSpec([1, network.VOICES], tf.int32, name="voicing"))
     for i, size in enumerate(units):
         specs += [tf.TensorSpec([1, size], tf.float32, name="h%d" % i),
                   tf.TensorSpec([1, size], tf.float32, name="c%d" % i)]
 
     @tf.function(input_signature=specs)
-    def step_model(symbol, duration, dynamic, *states):
-        log_probs, new_states = network.step(model, symbol, duration, dynamic, list(states))
+    def step_model(symbol, duration, dynamic, voicing, *states):
+        log_probs, new_states = network.step(model, symbol, duration, dynamic, voicing,
+                                             list(states))
         outputs = dict(log_probs)
         for i in range(len(units)):
             outputs["h%d" % i], outputs["c%d" % i] = new_states[2 * i], new_states[2 * i + 1]

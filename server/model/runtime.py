@@ -32,7 +32,8 @@ def load_interpreter(path):
 
 
 class StepModel:
-    """One symbol in, the next-symbol/duration/dynamic log-probabilities and new state out."""
+    """One symbol and its voicing in, the next-symbol/duration/dynamic log-probabilities and new
+    state out."""
 
     kind = "step"
     shifts = (0,)  # the written key (see KeyEnsemble)
@@ -49,18 +50,21 @@ class StepModel:
         """The state before the first symbol."""
         return {name: np.zeros(shape, np.float32) for name, shape in self._state_shapes.items()}
 
-    def step(self, symbol, duration, dynamic, state):
-        """Read one symbol (with its duration/dynamic input, 0 = none); return
-        ``(log-probabilities per head, new state)``. ``state`` itself is left unchanged."""
+    def step(self, symbol, duration, dynamic, voicing, state):
+        """Read one symbol (with its duration/dynamic input, 0 = none, and its voicing, the
+        held notes' symbols); return ``(log-probabilities per head, new state)``. ``state``
+        itself is left unchanged."""
         outputs = self._runner(symbol=np.array([symbol], np.int32),
                                duration=np.array([duration], np.int32),
-                               dynamic=np.array([dynamic], np.int32), **state)
+                               dynamic=np.array([dynamic], np.int32),
+                               voicing=np.array([voicing], np.int32), **state)
         return ({head: outputs[head][0] for head in HEADS},
                 {name: outputs[name] for name in self.state_names})
 
 
 class WindowModel:
-    """The last ``window`` symbols in (left-padded), the log-probabilities after them out."""
+    """The last ``window`` symbols and voicings in (left-padded), the log-probabilities after
+    them out."""
 
     kind = "window"
     shifts = (0,)
@@ -70,17 +74,21 @@ class WindowModel:
         self._runner = load_interpreter(path).get_signature_runner()
         self.window = int(self._runner.get_input_details()["symbols"]["shape"][1])
 
-    def predict(self, symbols, durations, dynamics):
-        """Log-probabilities per head after reading the given symbols (only the last
-        ``window`` are read)."""
-        arrays = [_left_pad(values, self.window) for values in (symbols, durations, dynamics)]
-        outputs = self._runner(symbols=arrays[0], durations=arrays[1], dynamics=arrays[2])
+    def predict(self, symbols, durations, dynamics, voicings):
+        """Log-probabilities per head after reading the given symbols and their voicings (only
+        the last ``window`` are read)."""
+        arrays = [_left_pad(values, self.window)
+                  for values in (symbols, durations, dynamics, voicings)]
+        outputs = self._runner(symbols=arrays[0], durations=arrays[1], dynamics=arrays[2],
+                               voicings=arrays[3])
         return {head: outputs[head][0] for head in HEADS}
 
 
 def _left_pad(values, size):
-    values = list(values)[-size:]
-    return np.array([[0] * (size - len(values)) + values], np.int32)
+    """``values`` (one per step) as a batch of one, the last ``size`` of them, zeros before."""
+    values = np.asarray(values, np.int32)[-size:]
+    padding = np.zeros((size - len(values),) + values.shape[1:], np.int32)
+    return np.concatenate([padding, values])[np.newaxis]
 
 
 class KeyEnsemble:
@@ -91,9 +99,9 @@ class KeyEnsemble:
     combination evens that out (a test-time ensemble of one network). It is the members'
     geometric mean, renormalised (a product of experts), which scored better on the validation
     pieces than their arithmetic mean. It offers the interface of the model it wraps
-    (``step``/``zero_state`` or ``predict``) at ``len(shifts)`` times the cost. A note a shift
-    would move outside MIDI's 0-127 is read unmoved by that member, and that member has no say
-    on predicting it.
+    (``step``/``zero_state`` or ``predict``) at ``len(shifts)`` times the cost. The voicing
+    moves with the music. A note a shift would move outside MIDI's 0-127 is read unmoved by
+    that member, and that member has no say on predicting it.
     """
 
     def __init__(self, model, vocabulary, shifts):
@@ -105,18 +113,19 @@ class KeyEnsemble:
     def zero_state(self):
         return tuple(self.model.zero_state() for _ in self.shifts)
 
-    def step(self, symbol, duration, dynamic, state):
+    def step(self, symbol, duration, dynamic, voicing, state):
         outputs, states = [], []
         for read_as, member_state in zip(self._read_as, state):
             log_probs, new_state = self.model.step(int(read_as[symbol]), duration, dynamic,
-                                                   member_state)
+                                                   read_as[voicing], member_state)
             outputs.append(log_probs)
             states.append(new_state)
         return self._combine(outputs), tuple(states)
 
-    def predict(self, symbols, durations, dynamics):
-        symbols = np.asarray(symbols, np.int64)
-        return self._combine([self.model.predict(read_as[symbols], durations, dynamics)
+    def predict(self, symbols, durations, dynamics, voicings):
+        symbols, voicings = np.asarray(symbols, np.int64), np.asarray(voicings, np.int64)
+        return self._combine([self.model.predict(read_as[symbols], durations, dynamics,
+                                                 read_as[voicings])
                               for read_as in self._read_as])
 
     def _combine(self, outputs):

@@ -24,6 +24,7 @@ HYPER_PARAMETERS = {
     "symbol_embedding": 128,
     "duration_embedding": 16,
     "dynamic_embedding": 8,
+    "voice_embedding": 16,  # per voice
     "lstm_units": [256, 256],
     "dropout": 0.2,
     "batch_size": 64,
@@ -61,34 +62,42 @@ class AnnealedRate(keras.optimizers.schedules.LearningRateSchedule):
 
 
 class TimeLimit(keras.callbacks.Callback):
-    """Fits the plan into ``minutes``: once the first epoch has shown how long one takes, the
-    run is cut to the epochs that fit, and its annealing moved to their end."""
+    """Fits the plan into ``minutes``: after each epoch, until the annealing begins, the plan is
+    cut to the epochs that fit at the pace of the last one (or let grow back, up to its length),
+    and its annealing moved to their end. Revising it every epoch matters because the first
+    epoch, which traces the graph, is the slowest."""
 
-    def __init__(self, minutes, rate, updates, anneal_epochs):
+    def __init__(self, minutes, rate, updates, anneal_epochs, clock=time.monotonic):
         super().__init__()
         self.minutes, self.rate, self.updates = minutes, rate, updates
-        self.anneal_epochs = anneal_epochs
+        self.anneal_epochs, self.clock = anneal_epochs, clock
         self.last = None  # the epoch to stop after, once the plan is cut
 
     def on_train_begin(self, logs=None):
-        self.started = time.monotonic()
+        self.started = self.clock()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = self.clock()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.minutes and epoch == 0:
-            self.fit_plan(time.monotonic() - self.started)
+        now = self.clock()
+        if self.minutes and (epoch + 1) * self.updates <= float(self.rate.hold.numpy()):
+            self.fit_plan(epoch + 1, now - self.epoch_started, now - self.started)
         if self.last and epoch + 1 >= self.last:
             self.model.stop_training = True
 
-    def fit_plan(self, seconds_per_epoch):
-        """Cut the plan after its first epoch, which took ``seconds_per_epoch``."""
-        fit = max(1, int(60 * self.minutes // seconds_per_epoch))
-        if fit >= self.params["epochs"]:
+    def fit_plan(self, done, seconds_per_epoch, elapsed):
+        """Plan the epochs that fit, ``done`` of them taking ``elapsed`` seconds, the last
+        ``seconds_per_epoch``."""
+        fit = done + int((60 * self.minutes - elapsed) // seconds_per_epoch)
+        fit = max(done, min(fit, self.params["epochs"]))
+        if fit == (self.last or self.params["epochs"]):
             return
-        anneal = min(self.anneal_epochs, fit - 1)  # the first epoch is behind us
+        anneal = min(self.anneal_epochs, fit - done)
         self.rate.hold.assign(float((fit - anneal) * self.updates))
         self.rate.anneal.assign(float(anneal * self.updates))
         self.last = fit
-        log.info("%d epochs fit in %g minutes (%.0f s each): the last %d anneal the rate",
+        log.info("%d epochs fit in %g minutes (the last took %.0f s): the last %d anneal the rate",
                  fit, self.minutes, seconds_per_epoch, anneal)
 
 
@@ -164,6 +173,7 @@ def train(corpus, out, name="playbach", hyper=None, patience=3, minutes=None, se
                   **{part: [p.name for p in chosen] for part, chosen in split.items()}},
         "training": {
             "epochs": len(losses["loss"]), "best_epoch": best + 1, "seconds": round(seconds),
+            "minutes": minutes, "annealed_epochs": round(float(rate.anneal.numpy()) / updates),
             "parameters": model.count_params(),
             "windows": len(train_x[0]),
             "history": {key: [round(float(v), 4) for v in values]
@@ -207,7 +217,7 @@ def load_model(card_path):
 
 
 def _named(inputs):
-    return dict(zip(("symbols", "durations", "dynamics"), inputs))
+    return dict(zip(("symbols", "durations", "dynamics", "voicings"), inputs))
 
 
 def _named_targets(targets):
