@@ -2,10 +2,11 @@
 
 Splits the corpus by piece (80/10/10, fixed seed) so no test piece is ever seen in training,
 transposes the training pieces into all 12 keys, and trains two stacked LSTMs with heads for the
-next symbol, duration and dynamic: 10 planned epochs, as many as fit in 57 minutes (9 or 10 on 2
-cores), the last 2 annealing the learning rate, or fewer if the validation symbol loss stops
-improving. Writes
-OUT/NAME.weights.h5 and the model card OUT/NAME.json; then run playbach export and playbach eval.
+next symbol, duration and dynamic: 10 planned epochs, as many as fit in 57 minutes (9 for the
+shipped model on 2 cores), the last 2 annealing the learning rate, or fewer if the validation
+symbol loss stops improving. Each step reads a symbol and the voicing (what the four voices
+hold). Writes OUT/NAME.weights.h5 and the model card OUT/NAME.json; then run playbach export and
+playbach eval.
 
 example:
   playbach corpus --bach --out data/bach
