@@ -188,6 +188,43 @@ def test_exported_models_match_keras(tiny_model, bach_corpus):
                 assert np.abs(from_step["symbol"] - from_window["symbol"]).max() < 1e-4
 
 
+def test_the_readers_feed_the_models_what_training_encoded(tiny_model, bach_corpus):
+    from playbach.engine.generator import reader_for
+    from playbach.model.runtime import StepModel, WindowModel
+    from playbach.model.train import load_model
+
+    model, card = load_model(tiny_model)
+    vocabulary = Vocabulary.from_card(card)
+    piece = dataset.pieces_by_name(store.load_pieces(bach_corpus[0]), card["split"]["test"])[0]
+    inputs, _ = vocabulary.encode_piece(piece.events[:8])
+    expected = np.asarray(model(dict(zip(("symbols", "durations", "dynamics", "voicings"),
+                                         (values[np.newaxis] for values in inputs))))["symbol"])
+    steps = [tuple(int(value) for value in step) for step in zip(*inputs[:3])]
+    # The window model from a history shorter than its window: its left padding is skipped.
+    window = WindowModel(tiny_model.parent / card["files"]["window"]["float32"])
+    assert len(steps) < window.window
+    window_reader = reader_for(window, vocabulary)
+    from_window = [window_reader.read(*step)["symbol"] for step in steps]
+    reader = reader_for(StepModel(tiny_model.parent / card["files"]["step"]["float32"]),
+                        vocabulary)
+    outputs = [reader.read(*step)["symbol"] for step in steps]
+    for position in (0, len(steps) // 2, -1):
+        assert np.abs(outputs[position] - expected[0, position]).max() < 1e-4
+        assert np.abs(from_window[position] - expected[0, position]).max() < 1e-4
+    # Carried on from a memory taken in the middle of an event (after one of its notes), it
+    # reads the rest the same, the voicing moving at the event's end.
+    middle = next(i for i in range(len(steps) // 2, len(steps))
+                  if steps[i - 1][0] != vocabulary.end)
+    reader.reset()
+    for step in steps[:middle]:
+        reader.read(*step)
+    memory = reader.memory()
+    reader.reset()
+    reader.recall(memory)
+    again = [reader.read(*step)["symbol"] for step in steps[middle:]]
+    assert np.abs(np.array(again) - np.array(outputs[middle:])).max() < 1e-6
+
+
 def test_eval_reports_model_and_baselines_on_the_test_split(tiny_model, bach_corpus):
     card = load_card(tiny_model)
     result = playbach("eval", tiny_model.parent / card["files"]["step"]["int8"],
@@ -258,6 +295,13 @@ def test_a_time_limit_fits_the_plan_at_each_epochs_pace_and_still_anneals_at_its
     assert rates[:25] == [pytest.approx(0.003)] * 25  # five epochs at the constant rate
     assert rates[25] == pytest.approx(0.001)  # then the two last anneal
     assert rates[25:] == sorted(rates[25:], reverse=True) and rates[-1] < 0.0002
+    # A plan annealing from its first update is still cut: 18 s end it after the 30 s first.
+    now[0] = 0.0
+    short = AnnealedRate(0.003, 0.001, 5e-5, hold=0, anneal=2 * 5)
+    model.compile(optimizer=keras.optimizers.Adam(short), loss="mse")
+    history = model.fit(np.zeros((20, 3)), np.zeros(20), batch_size=4, epochs=2, verbose=0,
+                        callbacks=[clock, TimeLimit(0.3, short, 5, 2, clock=lambda: now[0])])
+    assert len(history.history["loss"]) == 1
 
 
 def test_training_resumes_with_the_same_split_and_one_history(tiny_model, bach_corpus,

@@ -3,10 +3,10 @@
 Splits the corpus by piece (80/10/10, fixed seed) so no test piece is ever seen in training,
 transposes the training pieces into all 12 keys, and trains two stacked LSTMs with heads for the
 next symbol, duration and dynamic: 10 planned epochs, as many as fit in 57 minutes (9 for the
-shipped model on 2 cores), the last 2 annealing the learning rate, or fewer if the validation
-symbol loss stops improving. Each step reads a symbol and the voicing (what the four voices
-hold). Writes OUT/NAME.weights.h5 and the model card OUT/NAME.json; then run playbach export and
-playbach eval.
+shipped model on 2 cores), the last 2 annealing the learning rate (1 if the time is short: the
+shipped run), or fewer if the validation symbol loss stops improving. Each step reads a symbol and
+the voicing (what the four voices hold). Writes OUT/NAME.weights.h5 and the model card
+OUT/NAME.json; then run playbach export and playbach eval.
 
 example:
   playbach corpus --bach --out data/bach
@@ -24,7 +24,7 @@ def add_arguments(parser):
     parser.add_argument("--patience", type=int, default=3,
                         help="stop after this many epochs without a better validation symbol loss")
     parser.add_argument("--minutes", type=float, default=57,
-                        help="fit the epochs into this time, the last 2 still annealing "
+                        help="fit the epochs into this time, the last 1 or 2 still annealing "
                              "(default: 57, so that with the data's preparation a run takes "
                              "under an hour; 0: no limit)")
     parser.add_argument("--seed", type=int, default=0, help="split and initialisation seed")

@@ -31,10 +31,10 @@ def benchmark(card_path, calls=2000, events=300, seed=0):
     vocabulary = Vocabulary.from_card(card)
     folder = Path(card_path).parent
     report = {"card": str(card_path), "models": {}, "generation": {}}
+    silence = Voicing(vocabulary).current
     for kind, variants in card["files"].items():
         for precision, name in variants.items():
             key = "%s-%s" % (kind, precision)
-            silence = Voicing(vocabulary).current
             if kind == "step":
                 model = StepModel(folder / name)
                 state = model.zero_state()

@@ -10,7 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
-FORMAT = "playbach-model/1"
+FORMAT = "playbach-model/2"  # 2: the network reads the voicing
 
 
 def _models_folder():
@@ -116,7 +116,7 @@ def render_markdown(card):
         "- training: %d epochs (best: %d%s) in %d min on %s, batch %d, Adam at %s%s, 12-key "
         "transposition of the training pieces, early stopping on the validation symbol loss"
         % (training["epochs"], training["best_epoch"],
-           "; as many as fit in %g minutes" % training["minutes"] if training.get("minutes")
+           "; within a %g-minute budget" % training["minutes"] if training.get("minutes")
            else "", round(training["seconds"] / 60), training.get("machine", "a 2-core CPU"),
            hyper["batch_size"], hyper["learning_rate"], _anneal_note(hyper, training)),
         "",

@@ -33,16 +33,19 @@ def build(hyper, vocabulary):
         layers.Embedding(len(vocabulary.symbols), hyper["voice_embedding"],
                          name="voice_embedding")(voicings))
     x = layers.Concatenate(name="read")([
-        # Masking <pad> (index 0) lets the LSTMs skip a window's left padding entirely.
-        layers.Embedding(len(vocabulary.symbols), hyper["symbol_embedding"], mask_zero=True,
+        layers.Embedding(len(vocabulary.symbols), hyper["symbol_embedding"],
                          name="symbol_embedding")(symbols),
         layers.Embedding(len(vocabulary.durations) + 1, hyper["duration_embedding"],
                          name="duration_embedding")(durations),
         layers.Embedding(len(vocabulary.dynamics) + 1, hyper["dynamic_embedding"],
                          name="dynamic_embedding")(dynamics),
         voicing])
+    # The LSTMs skip <pad> steps, so a window's left padding leaves their state at zero, as a
+    # step model's is before the first symbol. The mask is given explicitly: an embedding's
+    # mask_zero would not survive Concatenate beside unmasked inputs.
+    reading = ops.not_equal(symbols, vocabulary.pad)
     for i, units in enumerate(hyper["lstm_units"]):
-        x = layers.LSTM(units, return_sequences=True, name="lstm_%d" % i)(x)
+        x = layers.LSTM(units, return_sequences=True, name="lstm_%d" % i)(x, mask=reading)
         x = layers.Dropout(hyper["dropout"], name="dropout_%d" % i)(x)
     outputs = {
         "symbol": layers.Dense(len(vocabulary.symbols), name="symbol")(x),

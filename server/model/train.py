@@ -28,7 +28,7 @@ HYPER_PARAMETERS = {
     "lstm_units": [256, 256],
     "dropout": 0.2,
     "batch_size": 64,
-    "epochs": 10,  # about 55 minutes on 2 cores
+    "epochs": 10,  # the plan; train --minutes keeps the epochs that fit (TimeLimit)
     "learning_rate": 0.003,
     # The last epochs take the rate down on a cosine: measured from epoch 8 of a constant-rate
     # run, two such epochs lowered the validation symbol loss 1.178 -> 1.145, where two more
@@ -81,7 +81,8 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         now = self.clock()
-        if self.minutes and (epoch + 1) * self.updates <= float(self.rate.hold.numpy()):
+        annealing = (epoch + 1) * self.updates > float(self.rate.hold.numpy())
+        if self.minutes and (epoch == 0 or not annealing):
             self.fit_plan(epoch + 1, now - self.epoch_started, now - self.started)
         if self.last and epoch + 1 >= self.last:
             self.model.stop_training = True
@@ -173,7 +174,9 @@ def train(corpus, out, name="playbach", hyper=None, patience=3, minutes=None, se
                   **{part: [p.name for p in chosen] for part, chosen in split.items()}},
         "training": {
             "epochs": len(losses["loss"]), "best_epoch": best + 1, "seconds": round(seconds),
-            "minutes": minutes, "annealed_epochs": round(float(rate.anneal.numpy()) / updates),
+            "minutes": minutes,  # the budget of the last run
+            "annealed_epochs": max(0, len(history.history["loss"])  # of the last run
+                                   - round(float(rate.hold.numpy()) / updates)),
             "parameters": model.count_params(),
             "windows": len(train_x[0]),
             "history": {key: [round(float(v), 4) for v in values]
