@@ -42,8 +42,8 @@ def benchmark(card_path, calls=2000, events=300, seed=0):
                 report["models"][key] = _timings(call, calls)
             else:
                 model = WindowModel(folder / name)
-                window = [vocabulary.end] * model.window
-                call = lambda: model.predict(window, window, window, [silence] * model.window)
+                window, voicings = [vocabulary.end] * model.window, [silence] * model.window
+                call = lambda: model.predict(window, window, window, voicings)
                 report["models"][key] = _timings(call, max(calls // 10, 10))
             report["models"][key]["file_kb"] = (folder / name).stat().st_size // 1024
             _, _, served = open_model(folder / name)  # in the card's keys, as it plays

@@ -115,6 +115,7 @@ class KeyEnsemble:
 
     def step(self, symbol, duration, dynamic, voicing, state):
         outputs, states = [], []
+        voicing = np.asarray(voicing)  # once, not once per member
         for read_as, member_state in zip(self._read_as, state):
             log_probs, new_state = self.model.step(int(read_as[symbol]), duration, dynamic,
                                                    read_as[voicing], member_state)
