@@ -2,10 +2,36 @@
 import argparse
 import importlib
 import logging
+import os
+import tempfile
+from pathlib import Path
 
 # Each subcommand is a module of this package with a docstring (its help),
 # add_arguments(parser) and run(args) -> exit status.
 COMMANDS = ("corpus", "train", "export", "eval", "bench", "generate", "serve", "watch", "play")
+
+
+def check_writable(args, option):
+    """``SystemExit`` with one line naming the command, ``option`` (``--out``...) and its file,
+    unless that file (``args``' value of ``option``) can be written. Checked at start, by
+    creating and removing a file beside it, so that a long run neither ends without its output
+    nor goes on writing nothing."""
+    path = Path(getattr(args, option.lstrip("-").replace("-", "_")))
+    problem = "playbach %s: cannot write %s %s: " % (args.command, option, path)
+    folder = path.parent
+    if path.is_dir():
+        raise SystemExit(problem + "it is a folder")
+    if not folder.exists():
+        raise SystemExit(problem + "there is no folder %s" % folder)
+    if not folder.is_dir():
+        raise SystemExit(problem + "%s is not a folder" % folder)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise SystemExit(problem + "permission denied")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise SystemExit(problem + (error.strerror or str(error)))
 
 
 def main(argv=None):

@@ -12,6 +12,8 @@ example:
 import json
 from pathlib import Path
 
+from playbach.cli import check_writable
+
 
 def add_arguments(parser):
     parser.add_argument("card", type=Path, nargs="?", help="model card (default: the shipped one)")
@@ -25,6 +27,8 @@ def add_arguments(parser):
 
 
 def run(args):
+    if args.out:
+        check_writable(args, "--out")
     from playbach.engine.bench import benchmark
     from playbach.live.latency import stream_latency
     from playbach.model.card import SHIPPED_CARD

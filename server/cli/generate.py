@@ -13,6 +13,7 @@ import logging
 import time
 from pathlib import Path
 
+from playbach.cli import check_writable
 from playbach.engine import timeline
 from playbach.engine.midifile import timed_notes, write_midi
 from playbach.engine.options import add_music_arguments, open_composer
@@ -36,6 +37,9 @@ def add_arguments(parser):
 def run(args):
     if args.notes < 1:
         raise SystemExit("playbach generate: --notes must be at least 1")
+    check_writable(args, "--out")
+    if args.wav:
+        check_writable(args, "--wav")
     composer, primer = open_composer(args)
     composer.begin(primer)
     started = time.perf_counter()

@@ -19,6 +19,7 @@ import signal
 import threading
 
 import playbach_protocol as protocol
+from playbach.cli import check_writable
 from playbach.engine.synth import SynthError
 from playbach.live import connection
 from playbach.player import midi
@@ -61,6 +62,9 @@ def run(args):
             return 0
         if not (args.synth or args.midi_port or args.out):
             raise SystemExit("playbach play: give --synth, --midi-port NAME and/or --out FILE")
+        if args.out:
+            check_writable(args, "--out")
+        client = connection.make_client(args, "play")  # checks the TLS files
         sinks = [midi.open_port(args.midi_port)] if args.midi_port else []
         if args.synth:
             sinks.append(FluidSynth(args.soundfont, args.audio_driver, args.synth_setting))
@@ -78,7 +82,6 @@ def run(args):
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    client = connection.make_client(args, "play")
     connection.start(client, args, on_connect=listener.subscribe, on_message=listener.on_message)
     try:
         listener.run(stop, recorder.flush if recorder else None)

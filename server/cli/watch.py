@@ -35,8 +35,7 @@ def run(args):
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: finished.set())
-    # A watcher is cheap to reconnect: it catches a (re)starting server within 2 s.
-    client = connection.make_client(args, "watch", reconnect_delays=(1, 2))
+    client = connection.make_client(args, "watch")
     watcher.header()
     connection.start(client, args, on_connect=subscribe, on_message=on_message)
     try:

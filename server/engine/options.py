@@ -14,8 +14,9 @@ from playbach.engine import primer
 from playbach.engine.composer import Composer, model_file
 
 
-def env(name, default, kind=str):
-    """The value of environment variable ``PLAYBACH_<NAME>`` as ``kind``, else ``default``."""
+def env(name, default=None, kind=str):
+    """The value of environment variable ``PLAYBACH_<NAME>`` as ``kind``, else ``default``
+    (unset or empty); ``SystemExit`` naming the variable when ``kind`` rejects it."""
     value = os.environ.get("PLAYBACH_" + name)
     if value in (None, ""):
         return default
@@ -23,6 +24,15 @@ def env(name, default, kind=str):
         return kind(value)
     except (ValueError, argparse.ArgumentTypeError) as error:
         raise SystemExit("PLAYBACH_%s=%r: %s" % (name, value, error)) from None
+
+
+def flag(text):
+    """``kind`` of an on/off environment variable: 1, true, yes, on or 0, false, no, off."""
+    value = {"1": True, "true": True, "yes": True, "on": True,
+             "0": False, "false": False, "no": False, "off": False}.get(text.strip().lower())
+    if value is None:
+        raise ValueError("expected 1 or 0 (true/false, yes/no, on/off)")
+    return value
 
 
 DEFAULT_BPM = 100.0

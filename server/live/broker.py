@@ -1,23 +1,65 @@
 """An MQTT broker inside the server process (amqtt), for when no broker is configured.
 
 It runs its own asyncio loop in a daemon thread, so the rest of the server stays plain threads.
-Anonymous clients are allowed: bind it to 127.0.0.1 (the default) unless the network is yours.
+Without a user name it admits anyone who reaches it, so it listens on 127.0.0.1 by default and
+says so in the log when bound beyond this machine. With a user name and password it admits that
+user alone, no anonymous client (the password still travels in clear: it has no TLS).
 """
 import asyncio
+import ipaddress
 import logging
+import socket
 import threading
+
+from playbach.live.connection import PORT
 
 log = logging.getLogger(__name__)
 
-HOST, PORT = "127.0.0.1", 1883
+HOST = "127.0.0.1"
 START_TIMEOUT = 10  # seconds
 
 
-class EmbeddedBroker:
-    """``start()`` listens on ``host:port``; ``stop()`` closes every connection."""
+def beyond_loopback(host):
+    """Whether a broker listening on ``host`` can be reached from other machines: any address
+    but 127.x and ::1 (``0.0.0.0``, ``::`` and empty mean every interface), any name that does
+    not resolve to loopback alone."""
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host or None, None)}
+    except OSError:
+        return True
+    return not all(ipaddress.ip_address(address.split("%")[0]).is_loopback
+                   for address in addresses)
 
-    def __init__(self, host=HOST, port=PORT):
+
+def exposure_warning(host, port, username=None):
+    """The line to log when a broker on ``host:port`` is open beyond this machine, else None."""
+    if not beyond_loopback(host):
+        return None
+    where = "the embedded MQTT broker listens on %s:%d, beyond this machine" % (host, port)
+    if username:
+        return ("%s: it admits only user %r, but the password travels in clear (no TLS); on a "
+                "network you do not trust use a broker with TLS (--host)" % (where, username))
+    return ("%s, and admits anyone who reaches it, to play and to control the music: give "
+            "--username and --password (PLAYBACH_BROKER_USERNAME, PLAYBACH_BROKER_PASSWORD) to "
+            "admit only them" % where)
+
+
+def local_address(host):
+    """The address a client on this machine reaches a broker listening on ``host`` at."""
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+class EmbeddedBroker:
+    """``start()`` listens on ``host:port``; ``stop()`` closes every connection. With a
+    ``username`` (and ``password``), only that user is admitted."""
+
+    def __init__(self, host=HOST, port=PORT, username=None, password=None):
         self.host, self.port = host, port
+        self.username, self.password = username, password
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="embedded-broker",
                                         daemon=True)
@@ -26,10 +68,15 @@ class EmbeddedBroker:
     def start(self):
         from amqtt.broker import Broker  # imported here: only this path needs it
 
+        if self.username:
+            plugins = {"playbach.live.broker_auth.OneUser":
+                       {"username": self.username, "password": self.password or ""}}
+        else:
+            plugins = {"amqtt.plugins.authentication.AnonymousAuthPlugin":
+                       {"allow_anonymous": True}}
         config = {
             "listeners": {"default": {"type": "tcp", "bind": "%s:%d" % (self.host, self.port)}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
-                        {"allow_anonymous": True}},
+            "plugins": plugins,
         }
         # amqtt logs each connection at INFO: keep it to warnings unless debugging.
         if not log.isEnabledFor(logging.DEBUG):
@@ -52,7 +99,11 @@ class EmbeddedBroker:
                           % (self.host, self.port, error)) from None
         finally:
             quiet.setLevel(level)
-        log.info("embedded MQTT broker listening on %s:%d", self.host, self.port)
+        log.info("embedded MQTT broker listening on %s:%d%s", self.host, self.port,
+                 " for user %r alone" % self.username if self.username else "")
+        warning = exposure_warning(self.host, self.port, self.username)
+        if warning:
+            log.warning("%s", warning)
         return self
 
     def stop(self):
