@@ -340,3 +340,12 @@ def test_outputs_that_cannot_be_written_stop_at_start(tmp_path):
         assert result.stderr.strip() == "playbach %s: cannot write %s %s: %s" % (
             args[0], option, path, reason)
     assert not (tmp_path / "ok.mid").exists()  # generate stopped before generating
+
+
+def test_resume_after_a_broker_restart_is_measured():
+    """What `make bench` reports as "resume": the figures are there (none is judged here)."""
+    from playbach.live.latency import resume_times
+
+    report = resume_times(SHIPPED_CARD, outages=(0.5, 1))
+    assert report["outages_s"] == [0.5, 1] and len(report["resume_s"]) == 2
+    assert 0 < report["min_s"] <= report["median_s"] <= report["max_s"] < TIMEOUT
