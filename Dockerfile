@@ -1,6 +1,9 @@
 # The playbach runtime (server and Pi player): no TensorFlow, only the TFLite interpreter.
 #   docker build -t playbach .
-#   docker run --rm -p 1883:1883 playbach serve --embedded-host 0.0.0.0
+#   docker compose up                  (see docker-compose.yml: mosquitto with a password)
+# or the server alone, its embedded broker admitting one user, published on this machine only:
+#   docker run --rm -p 127.0.0.1:1883:1883 -e PLAYBACH_EMBEDDED_HOST=0.0.0.0 \
+#       -e PLAYBACH_BROKER_USERNAME=playbach -e PLAYBACH_BROKER_PASSWORD=... playbach serve
 FROM python:3.11-slim
 
 WORKDIR /opt/playbach
