@@ -12,8 +12,8 @@ examples:
   playbach serve                                   embedded broker, shipped model
   playbach serve --host broker.local --bpm 80      an existing broker
   mosquitto_pub -t playbach/control -m 'tempo 120' change the tempo live
-  PLAYBACH_BROKER_USERNAME=bach PLAYBACH_BROKER_PASSWORD=... playbach serve --embedded-host 0.0.0.0
-                                                   the embedded broker for the LAN, one user
+  PLAYBACH_BROKER_PASSWORD=... playbach serve --username bach --embedded-host 0.0.0.0
+                                                   the embedded broker for your LAN, one user
 """
 import logging
 import signal
@@ -30,9 +30,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser):
     connection.add_broker_arguments(parser)
-    group = parser.add_argument_group(
-        "embedded broker (when no --host is given; --username/--password: the one user it "
-        "admits)")
+    group = parser.add_argument_group("embedded broker (when no --host is given)")
     group.add_argument("--embedded-host", default=env("EMBEDDED_HOST", broker.HOST),
                        help="address to listen on [PLAYBACH_EMBEDDED_HOST] (default: %s)"
                        % broker.HOST)

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 PORT, TLS_PORT = 1883, 8883  # MQTT's standard ports, plain and TLS
 KEEPALIVE = 15  # seconds: a killed server is declared offline (its will) within ~1.5x this
 RETRY_FIRST, RETRY_LONGEST = 0.1, 1.5  # seconds: the waits before retrying, before jitter
+HOSTNAME_MISMATCH = 62  # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH, a certificate's verify_code
+# MQTT 5 reason codes (paho gives 3.1.1's as these too)
+UNSPECIFIED, REFUSED_BAD_LOGIN, REFUSED_NOT_AUTHORIZED = 128, 134, 135
 
 # What to do about the TLS failures OpenSSL names (its reason codes), for the log line.
 TLS_HINTS = {
@@ -108,8 +111,8 @@ def retry_delays(first=RETRY_FIRST, longest=RETRY_LONGEST, rand=random.random):
 def describe(error):
     """Why a connection failed, in a few words, from the exception (an ``OSError``)."""
     if isinstance(error, ssl.SSLCertVerificationError):
-        hint = TLS_HINTS["HOSTNAME_MISMATCH" if error.verify_code == 62  # X509_V_ERR_HOSTNAME_
-                         else "CERTIFICATE_VERIFY_FAILED"]               # MISMATCH
+        hint = TLS_HINTS["HOSTNAME_MISMATCH" if error.verify_code == HOSTNAME_MISMATCH
+                         else "CERTIFICATE_VERIFY_FAILED"]
         return "TLS: certificate verify failed: %s (%s)" % (
             (error.verify_message or str(error)).rstrip("."), hint)
     if isinstance(error, ssl.SSLError):
@@ -165,7 +168,7 @@ class Client(mqtt.Client):
             elif "reset by peer" in detail and not self.tls:
                 self.failure = "connection reset by the broker (a TLS port? give --tls)"
             else:
-                self.failure = detail
+                self.failure = re.sub(r"^\[Errno \d+\] ", "", detail).lower()
 
 
 def make_client(args, role):
@@ -226,10 +229,10 @@ def start(client, args, on_connect=None, on_message=None):
         client.reconnect_delay_set(delay, delay)  # paho's next wait: exactly this
 
     def connected(client, userdata, flags, reason, properties):
-        if reason.is_failure:
-            if str(reason) != state["reported"]:
-                log.error("the MQTT broker at %s refused the connection: %s", address, reason)
-                state["reported"] = str(reason)  # the disconnection that follows says it again
+        if reason.is_failure:  # the broker closes the connection next: retry says why then
+            client.failure = "it refused the connection: %s%s" % (
+                reason, " (check --username and --password)" if reason.value in (
+                    REFUSED_BAD_LOGIN, REFUSED_NOT_AUTHORIZED) else "")
             return
         # Small packets go out at once: Nagle's algorithm alone adds 30-40 ms spikes.
         client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -244,7 +247,8 @@ def start(client, args, on_connect=None, on_message=None):
         if state["connected"]:
             state["connected"] = False
             log.warning("lost the MQTT broker at %s (%s); reconnecting", address,
-                        client.failure or reason)
+                        client.failure or ("connection closed" if reason.value == UNSPECIFIED
+                                           else reason))
             state["reported"] = None
             delay = next(state["delays"])
             client.reconnect_delay_set(delay, delay)
