@@ -3,6 +3,8 @@ certificates and the errors it reports, the embedded broker's password; clear er
 for outputs that cannot be written. Real mosquitto (with TLS where needed), real processes."""
 import argparse
 import logging
+import os
+import random
 import re
 import signal
 import socket
@@ -10,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -38,9 +41,13 @@ def start(*args):
 
 def test_client_ids_are_readable_and_differ_per_process():
     host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname().split(".")[0])
-    first = connection.client_id("playbach", "server")
-    assert re.fullmatch(r"playbach-server-%s-\d+-[0-9a-f]{4}" % re.escape(host), first)
-    assert connection.client_id("playbach", "server") != first  # another process's, say
+    mine = connection.client_id("playbach", "server")
+    assert re.fullmatch(r"playbach-server-%s-%d-[0-9a-f]{4}" % (re.escape(host), os.getpid()),
+                        mine)
+    theirs = subprocess.run([sys.executable, "-c", "from playbach.live.connection import "
+                             "client_id; print(client_id('playbach', 'server'))"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert theirs.startswith("playbach-server-%s-" % host) and theirs[:-5] != mine[:-5]
     assert connection.client_id("home/bach 1", "play").startswith("home-bach-1-play-")
 
 
@@ -51,7 +58,7 @@ def test_retries_start_short_double_and_stay_capped_with_jitter():
 
     assert waits(lambda: 1.0) == [0.1, 0.2, 0.4, 0.8, 1.5, 1.5, 1.5, 1.5]  # the most
     assert waits(lambda: 0.0) == [0.05, 0.1, 0.2, 0.4, 0.75, 0.75, 0.75, 0.75]  # the least
-    spread = set(waits(__import__("random").Random(1).random))
+    spread = set(waits(random.Random(1).random))
     assert len(spread) == 8  # jittered: no two clients need wait alike
 
 
@@ -89,6 +96,35 @@ def test_servers_and_players_share_a_broker(mosquitto, tmp_path):
     assert len([i for i in ids if re.match(r"share[AB]-(server|play)-", i)]) == 4
     for prefix in prefixes:
         assert midi_notes(tmp_path / (prefix + ".mid"))[1], "%s's player recorded no note" % prefix
+
+
+def options(*argv):
+    """The broker options of ``playbach watch`` with ``argv``."""
+    parser = argparse.ArgumentParser()
+    connection.add_broker_arguments(parser)
+    args = parser.parse_args([str(arg) for arg in argv])
+    args.command = "watch"
+    return args
+
+
+def test_a_refusal_is_said_once_while_retrying(mosquitto_with_password, caplog):
+    broker = mosquitto_with_password
+    args = options("--host", broker.host, "--port", broker.port, "--username", broker.username,
+                   "--password", "wrong")
+    client = connection.make_client(args, "watch")
+    with caplog.at_level(logging.INFO, "playbach.live.connection"):
+        connection.start(client, args)
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while broker.log.read_text().count("not authorised") < 4:  # 4 attempts refused
+                assert time.monotonic() < deadline, "the client did not retry"
+                time.sleep(0.05)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot connect to the MQTT broker at 127.0.0.1:%d: it refused the connection: Not "
+        "authorized (check --username and --password); retrying" % broker.port]
 
 
 # --- TLS -----------------------------------------------------------------------------------------
@@ -151,11 +187,7 @@ def test_serve_play_and_watch_with_client_certificates(tls_broker, tmp_path):
 
 def attempt(broker, caplog, *extra, host=None, port=None):
     """Connect a watcher's client with these options until it logs why it cannot; that line."""
-    parser = argparse.ArgumentParser()
-    connection.add_broker_arguments(parser)
-    args = parser.parse_args(["--host", host or broker.host, "--port", str(port or broker.port),
-                              *map(str, extra)])
-    args.command = "watch"
+    args = options("--host", host or broker.host, "--port", port or broker.port, *extra)
     client = connection.make_client(args, "watch")
     failed = threading.Event()
 
