@@ -66,16 +66,7 @@ def _listen(port, events, bpm, server):
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="playbach-bench")
     client.on_connect = lambda c, *_: c.subscribe(protocol.events_topic(PREFIX))
     client.on_message = on_message
-    deadline = time.monotonic() + START_S
-    while True:  # the embedded broker listens once the server is up
-        try:
-            client.connect("127.0.0.1", port)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("playbach serve did not start: %s"
-                                   % server.stderr.read().strip()[-300:])
-            time.sleep(0.1)
+    _connect(client, port, server)  # the embedded broker listens once the server is up
     client.loop_start()
     try:
         if not done.wait(START_S + events * 4 * 60 / bpm):  # 4 beats: the longest event
@@ -84,6 +75,21 @@ def _listen(port, events, bpm, server):
         client.disconnect()
         client.loop_stop()
     return arrived
+
+
+def _connect(client, port, server):
+    """Connect ``client`` to 127.0.0.1:``port`` as soon as a broker listens there;
+    ``RuntimeError`` if the ``server`` process exits or ``START_S`` pass first."""
+    deadline = time.monotonic() + START_S
+    while True:
+        try:
+            client.connect("127.0.0.1", port)
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("playbach serve did not start: %s"
+                                   % server.stderr.read().strip()[-300:])
+            time.sleep(0.05)
 
 
 def _start_mosquitto(folder, port):
@@ -174,16 +180,7 @@ def _first_publication(port, server):
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="playbach-bench-resume")
     client.on_subscribe = lambda *_: subscribed.append(time.monotonic())
     client.on_message = on_message
-    deadline = time.monotonic() + START_S
-    while True:
-        try:
-            client.connect("127.0.0.1", port)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("playbach serve did not start: %s"
-                                   % server.stderr.read().strip()[-300:])
-            time.sleep(0.05)
+    _connect(client, port, server)
     client.subscribe(PREFIX + "/#")
     client.loop_start()
     try:
