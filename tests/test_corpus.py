@@ -1,13 +1,16 @@
 """MIDI files to events: exact tokens from files built here with mido, bad files skipped and
-reported, and a slice of the real Bach chorales from music21."""
+reported (each pathology with its reason), and a slice of the real Bach chorales from
+music21."""
 import json
+import struct
 
 import mido
 import pytest
 
 from playbach.corpus import store
-from playbach.corpus.midi import MidiError, read_notes, read_piece
+from playbach.corpus.midi import MAX_EVENTS, MidiError, read_midi, read_piece
 from playbach.corpus.tokenize import midi_files, tokenize
+from playbach_protocol import format_event
 from conftest import CHORALES, playbach
 
 TPB = 480  # ticks per beat
@@ -45,7 +48,6 @@ def write(path, midi_type, *tracks):
 
 
 def events_of(path):
-    from playbach_protocol import format_event
     return " ".join(format_event(*event) for event in read_piece(path, "x").events)
 
 
@@ -62,8 +64,8 @@ def test_type0_melody_with_rest_chord_tempo_and_signature_changes(tmp_path):
         (5, off(60)), (5, off(64)), (5, off(67)),
     ))
     assert events_of(path) == "C4:1:mf D4:1/2:ff E4:1/2:p R:1 C4.E4.G4:2:mf"
-    notes, bpm, signature = read_notes(path)
-    assert (bpm, signature) == (120.0, "3/4")
+    midi = read_midi(path)
+    assert (midi.bpm, midi.time_signature) == (120.0, "3/4")
 
 
 def test_type1_tracks_merge_held_notes_are_not_repeated_and_drums_ignored(tmp_path):
@@ -75,7 +77,7 @@ def test_type1_tracks_merge_held_notes_are_not_repeated_and_drums_ignored(tmp_pa
                        (2, on(43, channel=1)), (4, off(43, channel=1))),
                  track((0.25, on(36, 127, channel=9)), (0.5, off(36, channel=9))))
     assert events_of(path) == "C3.E5:1:mf F5:1/2:mf G5:1/2:mf G2.C5:2:mf"
-    assert read_notes(path)[1] == 100.0
+    assert read_midi(path).bpm == 100.0
 
 
 def test_notes_starting_within_the_tolerance_form_one_chord(tmp_path):
@@ -89,7 +91,7 @@ def test_notes_starting_within_the_tolerance_form_one_chord(tmp_path):
 def test_a_note_struck_again_before_its_note_off_starts_a_new_event(tmp_path):
     path = write(tmp_path / "overlap.mid", 0, track(
         (0, on(60)), (1, on(60)), (2, off(60)), (3, off(60)), (3, on(62)), (4, off(62))))
-    notes = read_notes(path)[0]
+    notes = read_midi(path).notes
     assert [(n.start, n.end, n.pitch) for n in notes] == [(0, 1, 60), (1, 2, 60), (3, 4, 62)]
     assert events_of(path) == "C4:1:mf C4:1:mf R:1 D4:1:mf"
 
@@ -111,10 +113,10 @@ def test_bad_files_raise_midi_errors_that_say_why(tmp_path):
     empty = write(tmp_path / "empty.mid", 1, track((0, {"type": "set_tempo", "tempo": 500000})))
     drums = write(tmp_path / "drums.mid", 0, track((0, on(36, channel=9)), (1, off(36, 9))))
     type2 = write(tmp_path / "type2.mid", 2, track((0, on(60)), (1, off(60))))
-    for path, reason in ((not_midi, "not a readable MIDI file"),
-                         (truncated, "not a readable MIDI file"),
-                         (empty, "no notes outside the drum channel"),
-                         (drums, "no notes outside the drum channel"),
+    for path, reason in ((not_midi, "not a MIDI file: it starts with b'this', not MThd"),
+                         (truncated, "truncated: it ends inside the chunk header after track 0"),
+                         (empty, "no notes: nothing outside the drum channel"),
+                         (drums, "no notes: nothing outside the drum channel"),
                          (type2, "type 2 MIDI")):
         with pytest.raises(MidiError, match=reason):
             read_piece(path, path.stem)
@@ -131,12 +133,13 @@ def test_tokenize_skips_bad_files_keeps_good_ones_and_drops_duplicates(tmp_path,
     (folder / "readme.txt").write_text("not a MIDI file, not even looked at")
     files = midi_files([folder])
     assert [name for _, name in files] == ["a", "broken", "sub/b", "sub/copy"]
-    pieces, skipped, duplicates = tokenize(files, progress=False)
+    pieces, skipped, duplicates, slowest = tokenize(files, progress=False)
     assert [p.name for p in pieces] == ["a", "sub/b"]
-    assert skipped == [{"file": str(folder / "broken.mid"), "reason": skipped[0]["reason"]}]
-    assert skipped[0]["reason"].startswith("not a readable MIDI file")
+    assert skipped == [{"file": str(folder / "broken.mid"), "kind": "truncated",
+                        "reason": "truncated: 9 bytes, fewer than a MIDI header's 14"}]
     assert duplicates == [{"file": str(folder / "sub" / "copy.mid"), "same_as": "a"}]
-    assert "skipped %s: not a readable MIDI file" % (folder / "broken.mid") in caplog.text
+    assert "skipped %s: truncated: 9 bytes" % (folder / "broken.mid") in caplog.text
+    assert slowest["file"] in {str(path) for path, _ in files} and slowest["seconds"] >= 0
 
 
 def test_corpus_command_writes_the_documented_format_and_a_json_summary(tmp_path):
@@ -153,7 +156,8 @@ def test_corpus_command_writes_the_documented_format_and_a_json_summary(tmp_path
     assert summary["files_ok"] == 2 and summary["files_skipped"] == 1
     assert summary["tokens"] == 5 and summary["vocab_size"] == 5
     assert summary["coverage"]["top_10"] == 1.0
-    assert "bad.mid: not a readable MIDI file" in result.stderr
+    assert "bad.mid: not a MIDI file: it starts with b'garb', not MThd" in result.stderr
+    assert summary["skipped_by_kind"] == {"not a MIDI file": 1} and summary["unexpected"] == 0
     lines = (out / "pieces.jsonl").read_text().splitlines()
     assert [json.loads(line)["events"] for line in lines] == [
         "C4.E4:1:mf D4:1/2:mf", "C4:1:mf R:1 F4:1:mf"]
@@ -192,3 +196,128 @@ def test_bach_chorales_slice(bach_corpus):
     vocab = store.load_vocab(out)
     assert set(vocab["durations"]) >= {"1", "1/2"}
     assert list(vocab["durations"])[0] in ("1", "1/2")
+
+
+# --- damaged files, byte by byte: each refused with its reason, or read correctly ---------------
+
+NOTE = b"\x00\x90\x3c\x50\x83\x60\x80\x3c\x00"  # C4 for one beat (delta 0x83 0x60 = 480 ticks)
+END = b"\x00\xff\x2f\x00"
+
+
+def chunk(kind, body, length=None):
+    return kind + struct.pack(">I", len(body) if length is None else length) + body
+
+
+def smf(*tracks, file_format=1, count=None, division=TPB, header_length=6, between=b""):
+    """Standard MIDI File bytes: a header (the track count given or counted) and MTrk chunks
+    of the given event bytes, with ``between`` after the header."""
+    count = len(tracks) if count is None else count
+    head = b"MThd" + struct.pack(">IHHH", header_length, file_format, count, division)
+    head += b"\x00" * max(0, header_length - 6)
+    return head + between + b"".join(chunk(b"MTrk", body) for body in tracks)
+
+
+REFUSED = {
+    "smpte": (smf(NOTE + END, division=0xE728),
+              "SMPTE timing: 25 frames per second x 40 ticks per frame, not ticks per beat"),
+    "delta beyond float range": (smf(b"\xff" * 200 + b"\x7f\x90\x3c\x50" + END),
+                                 "damaged track: track 1, byte 22: a variable-length number "
+                                 "longer than 4 bytes"),
+    "400k continuation bytes": (smf(b"\x80" * 400_000 + b"\x00\x90\x3c\x50" + END),
+                                "damaged track: track 1, byte 22: a variable-length number "
+                                "longer than 4 bytes"),
+    "chunk shorter than its events": (
+        smf(file_format=1, count=1) + chunk(b"MTrk", NOTE + END, length=5) + NOTE[5:] + END,
+        "bad chunk: no chunk at byte 27 (type b'`\\x80<\\x00'): a chunk length before it is "
+        "wrong"),
+    "chunk longer than the file": (smf(count=1) + chunk(b"MTrk", NOTE + END, length=1000),
+                                   "truncated: chunk MTrk at byte 14 says 1000 bytes, 13 remain"),
+    "event past its chunk": (smf(NOTE + b"\x00\x90\x3c"), "damaged track: track 1, byte 33: the "
+                             "chunk ends inside an event"),
+    "header counts more tracks": (smf(NOTE + END, count=3),
+                                  "bad header: it says 3 tracks, the file holds 1"),
+    "header counts fewer tracks": (smf(NOTE + END, NOTE + END, count=1),
+                                   "bad header: it says 1 tracks, the file holds 2"),
+    "format 0 with two tracks": (smf(NOTE + END, NOTE + END, file_format=0),
+                                 "bad header: format 0 with 2 tracks, expected 1"),
+    "format 5": (smf(NOTE + END, file_format=5), "bad header: format 5, expected 0, 1 or 2"),
+    "no tracks": (smf(file_format=1), "bad header: format 1 with 0 tracks, expected at least 1"),
+    "short MThd": (smf(NOTE + END, header_length=2),
+                   "bad header: the MThd chunk says 2 bytes, expected 6"),
+    "MThd longer than the file": (b"MThd" + struct.pack(">IHHH", 70000, 1, 1, TPB),
+                                  "truncated: the MThd chunk says 70000 bytes, 6 follow"),
+    "zero ticks per beat": (smf(NOTE + END, division=0), "bad header: 0 ticks per beat"),
+    "data without status": (smf(b"\x00\x3c\x50" + END), "damaged track: track 1, byte 23: data "
+                            "byte 0x3C with no status before it"),
+    "status a file cannot hold": (smf(b"\x00\xf4" + END), "damaged track: track 1, byte 23: "
+                                  "status 0xF4 cannot be in a MIDI file"),
+    "data byte above 0x7F": (smf(b"\x00\x90\x3c\xd0" + END), "damaged track: track 1, byte 25: "
+                             "data byte 0xD0 is not below 0x80"),
+    "meta past its chunk": (smf(b"\x00\xff\x01\x7fabc"), "damaged track: track 1, byte 26: a "
+                            "meta event of 127 bytes runs past the end of its chunk"),
+    "sysex past its chunk": (smf(b"\x00\xf0\x8f\xff\xff\x7f\x01" + END), "damaged track: track "
+                             "1, byte 28: a sysex of 33554431 bytes runs past the end"),
+    "number cut by the chunk": (smf(NOTE + b"\x83"), "damaged track: track 1, byte 31: the chunk "
+                                "ends inside a variable-length number"),
+    "delta and no event": (smf(NOTE + b"\x00"), "damaged track: track 1, byte 32: the chunk ends "
+                           "after a delta time"),
+    "empty file": (b"", "not a MIDI file: it starts with b'', not MThd"),
+    "RIFF wrapper": (b"RIFF\x00\x00\x00\x00RMIDdata", "not a MIDI file: it starts with b'RIFF'"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_a_damaged_file_is_refused_with_its_reason(tmp_path, name):
+    data, reason = REFUSED[name]
+    path = tmp_path / "damaged.mid"
+    path.write_bytes(data)
+    with pytest.raises(MidiError) as raised:
+        read_piece(path, "damaged")
+    assert str(raised.value).startswith(reason)
+    assert "\n" not in str(raised.value)
+
+
+def test_files_beyond_the_bounds_are_refused_and_say_the_bound(tmp_path):
+    many = tmp_path / "many.mid"
+    many.write_bytes(smf(b"\x00\x90\x3c\x50" + b"\x00\x3c\x50" * MAX_EVENTS + END))
+    with pytest.raises(MidiError, match=r"^too many events: more than 500000, the bound per file"):
+        read_piece(many, "many")
+    huge = tmp_path / "huge.mid"
+    huge.write_bytes(smf(NOTE + END) + b"\x00" * (8 * 2 ** 20))
+    with pytest.raises(MidiError, match=r"^too large: more than 8 MB, the bound per file"):
+        read_piece(huge, "huge")
+
+
+def test_odd_but_readable_files_are_read(tmp_path):
+    def read(data):
+        path = tmp_path / "odd.mid"
+        path.write_bytes(data)
+        piece = read_piece(path, "odd")
+        return " ".join(format_event(*event) for event in piece.events), piece.bpm, piece.time_signature
+
+    tempo = b"\x00\xff\x51\x03"
+    # A tempo only suggests how fast to play: clamped into the protocol's 20-1000 bpm.
+    assert read(smf(tempo + b"\x00\x00\x00" + NOTE + END)) == ("C4:1:mf", 1000.0, "4/4")
+    assert read(smf(tempo + b"\x00\x00\x01" + NOTE + END))[1] == 1000.0
+    assert read(smf(tempo + b"\xff\xff\xff" + NOTE + END))[1] == 20.0
+    assert read(smf(tempo + b"\x07\xa1\x20" + NOTE + END))[1] == 120.0
+    # A time signature that cannot be one (denominator 2^200, numerator 0) is passed over.
+    signature = b"\x00\xff\x58\x04\x03\xc8\x18\x08\x00\xff\x58\x04\x00\x02\x18\x08"
+    assert read(smf(signature + b"\x00\xff\x58\x04\x06\x03\x18\x08" + NOTE + END))[2] == "6/8"
+    # A note ending where it starts is dropped; one never released ends with its track.
+    assert read(smf(b"\x00\x90\x40\x50\x00\x80\x40\x00" + NOTE + END))[0] == "C4:1:mf"
+    assert read(smf(b"\x00\x90\x40\x50\x87\x40\xff\x2f\x00"))[0] == "E4:2:mf"
+    # Chunks of other types are skipped, a longer MThd too, and short padding at the end.
+    assert read(smf(NOTE + END, between=chunk(b"XFIH", b"\x01\x02")))[0] == "C4:1:mf"
+    assert read(smf(NOTE + END, header_length=8))[0] == "C4:1:mf"
+    assert read(smf(NOTE + END) + b"\x00\x00\x00")[0] == "C4:1:mf"
+    # Running status carries across meta events, as sequencers write it.
+    assert read(smf(b"\x00\x90\x3c\x50\x00\xff\x01\x01x\x83\x60\x3c\x00" + END))[0] == "C4:1:mf"
+
+
+def test_a_file_that_is_not_a_regular_file_is_named(tmp_path):
+    import os
+    fifo = tmp_path / "pipe.mid"
+    os.mkfifo(fifo)
+    with pytest.raises(FileNotFoundError, match="not a file or folder: .*pipe.mid"):
+        midi_files([fifo])

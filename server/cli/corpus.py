@@ -3,7 +3,8 @@
 Reads MIDI files (type 0 and 1; folders are searched recursively), merges their tracks, leaves
 out drums, and writes each piece's events (chords of the notes that start together, rests,
 duration and dynamic classes) to OUT/pieces.jsonl, with the vocabulary in OUT/vocab.json.
-A file that cannot be read is skipped with one line saying why; the run ends with a summary.
+A file that cannot be read (damaged, SMPTE timing, over 8 MB or 500,000 events) is skipped with
+one line naming it and saying why; the run ends with a summary.
 
 examples:
   playbach corpus --bach --out data/bach        the Bach chorales bundled with music21
@@ -42,10 +43,10 @@ def run(args):
         files = tokenize.midi_files(sources)
     except FileNotFoundError as error:
         raise SystemExit("playbach corpus: %s" % error)
-    pieces, skipped, duplicates = tokenize.tokenize(files, args.tolerance, args.min_rest,
-                                                    progress)
+    pieces, skipped, duplicates, slowest = tokenize.tokenize(files, args.tolerance,
+                                                             args.min_rest, progress)
     vocab = tokenize.vocabulary(pieces)
-    summary = tokenize.summarize(files, pieces, skipped, duplicates, vocab)
+    summary = tokenize.summarize(files, pieces, skipped, duplicates, vocab, slowest)
     summary["sources"] = [str(source) for source in sources]
     summary["bach_chorales"] = args.bach
     store.write_corpus(args.out, pieces, vocab, summary)
@@ -59,6 +60,8 @@ def run(args):
 def _readable(summary, folder):
     coverage = ", ".join("%s %.1f%%" % (top.replace("_", " "), 100 * share)
                          for top, share in summary["coverage"].items())
+    kinds = ", ".join("%d %s" % (count, kind) for kind, count in summary["skipped_by_kind"].items())
     return ("%(files_ok)d files read, %(files_skipped)d skipped, %(duplicates)d duplicates "
             "dropped: %(pieces)d pieces, %(tokens)d events, %(vocab_size)d distinct tokens\n"
-            % summary + "token coverage: %s\nwritten to %s" % (coverage, folder))
+            % summary + ("skipped: %s\n" % kinds if kinds else "")
+            + "token coverage: %s\nwritten to %s" % (coverage, folder))

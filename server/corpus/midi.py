@@ -2,67 +2,236 @@
 
 Times here are in beats (quarter notes), counted from ``ticks_per_beat``, so tempo changes do not
 move them: the model learns rhythm, the server chooses the tempo.
-"""
-from collections import namedtuple
 
-import mido
+A corpus is a folder of files from anywhere, so the reader is strict about structure and bounded
+in cost, and reads the bytes itself (mido, which writes MIDI files here, reads a variable-length
+number of any length in time quadratic in it, reads past a chunk's stated end and trusts the
+header). A file is read only if:
+
+- it holds at most ``MAX_FILE_BYTES`` and its tracks at most ``MAX_EVENTS`` events in all;
+- it starts with an ``MThd`` chunk of at least 6 bytes (longer ones are skipped as the standard
+  says); format 0 (exactly one track) or 1 (format 2, independent sequences, is refused); at
+  least one track; a positive count of ticks per beat (not SMPTE frames);
+- it holds as many ``MTrk`` chunks as its header says, each within the file; chunks of other
+  types are skipped; fewer than 8 bytes after the last chunk (padding) are ignored;
+- every event lies inside its chunk: variable-length numbers of at most 4 bytes, a status byte
+  (or a running status) before data bytes, data bytes below 0x80, and none of the status bytes
+  a file cannot hold (0xF1-0xFE).
+
+Whatever else it holds is read: a tempo is clamped to the protocol's ``MIN_BPM``-``MAX_BPM``
+(it only suggests a playback tempo; a tempo of 0 reads as the fastest), a time signature that
+cannot be one (numerator 0, denominator beyond 1/64, wrong length) is ignored, a note never
+released ends with its track, a note that ends where it starts is dropped. Anything refused
+raises :class:`MidiError` with its ``kind`` and a one-line reason.
+"""
+import struct
+from collections import namedtuple
 
 import playbach_protocol as protocol
 
 DRUM_CHANNEL = 9  # channel 10 as musicians count
 DEFAULT_TOLERANCE = 1 / 24  # beats: notes starting this close together form one chord
 DEFAULT_MIN_REST = 1 / 4  # beats: shorter silences are articulation (staccato), not rests
+MAX_FILE_BYTES = 8 * 1024 * 1024  # a long orchestral MIDI file is under 1 MB
+MAX_EVENTS = 500_000  # per file: ten times a long piano piece's notes on and off
+MAX_NUMBER_BYTES = 4  # a variable-length number holds at most 0x0FFFFFFF
+
+# Meta events read: their type bytes.
+SET_TEMPO, TIME_SIGNATURE = 0x51, 0x58
 
 Note = namedtuple("Note", "start end pitch velocity")
+Midi = namedtuple("Midi", "notes bpm time_signature")
 Piece = namedtuple("Piece", "name events bpm time_signature")
 
 
 class MidiError(ValueError):
-    """A file that cannot be read as music, with the reason."""
+    """A file that cannot be read as music: ``kind`` names the reason (for counting), the
+    message says it in full."""
+
+    def __init__(self, kind, detail=None):
+        super().__init__(kind if detail is None else "%s: %s" % (kind, detail))
+        self.kind = kind
 
 
-def read_notes(path):
-    """Return ``(notes, bpm, time_signature)`` of a type 0 or 1 MIDI file, tracks merged.
+def read_midi(path):
+    """Return the :class:`Midi` of a type 0 or 1 MIDI file: its notes (sorted, in beats, drums
+    left out, tracks merged), its first tempo in beats per minute and its first time signature.
 
-    Notes are sorted by start, in beats; drums are left out. A note-on with velocity 0 ends a
-    note, and a note struck again before its note-off ends the earlier one there.
+    A note-on with velocity 0 ends a note, and a note struck again before its note-off ends the
+    earlier one there.
     """
     try:
-        midi = mido.MidiFile(path)
-    except Exception as error:  # mido raises many kinds on damaged files
-        raise MidiError("not a readable MIDI file (%s: %s)" % (type(error).__name__, error))
-    if midi.type == 2:
-        raise MidiError("type 2 MIDI (independent sequences) is not supported")
-    if midi.ticks_per_beat <= 0:
-        raise MidiError("ticks_per_beat is %d, expected a positive count" % midi.ticks_per_beat)
+        with open(path, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise MidiError("cannot read", error.strerror or str(error))
+    if len(data) > MAX_FILE_BYTES:
+        raise MidiError("too large", "more than %d MB, the bound per file"
+                        % (MAX_FILE_BYTES // 2 ** 20))
+    ticks_per_beat, tracks = _track_chunks(data)
+    beat = float(ticks_per_beat)
     notes, tempos, signatures = [], [], []
-    for track in midi.tracks:
-        tick, sounding = 0, {}
-        for message in track:
-            tick += message.time
-            if message.type == "set_tempo":
-                tempos.append((tick, message.tempo))
-            elif message.type == "time_signature":
-                signatures.append((tick, "%d/%d" % (message.numerator, message.denominator)))
-            elif message.type in ("note_on", "note_off") and message.channel != DRUM_CHANNEL:
-                key = (message.channel, message.note)
-                if key in sounding:
-                    notes.append(_note(sounding.pop(key), tick, message.note))
-                if message.type == "note_on" and message.velocity > 0:
-                    sounding[key] = (tick, message.velocity)
+    budget = MAX_EVENTS
+    for number, (start, end) in enumerate(tracks, 1):
+        messages, metas, last_tick, count = _read_track(data, start, end, number, budget)
+        budget -= count
+        sounding = {}
+        for tick, status, pitch, velocity in messages:
+            channel = status & 0x0F
+            if channel == DRUM_CHANNEL:
+                continue
+            key = (channel, pitch)
+            if key in sounding:
+                notes.append(_note(sounding.pop(key), tick, pitch))
+            if status >= 0x90 and velocity > 0:
+                sounding[key] = (tick, velocity)
         for (_, pitch), started in sounding.items():
-            notes.append(_note(started, tick, pitch))
-    beat = float(midi.ticks_per_beat)
+            notes.append(_note(started, last_tick, pitch))
+        for tick, meta, payload in metas:
+            if meta == SET_TEMPO and len(payload) == 3:
+                tempos.append((tick, int.from_bytes(payload, "big")))
+            elif meta == TIME_SIGNATURE and len(payload) == 4 and payload[0] and payload[1] <= 6:
+                signatures.append((tick, "%d/%d" % (payload[0], 2 ** payload[1])))
     notes = sorted(Note(start / beat, end / beat, pitch, velocity)
                    for start, end, pitch, velocity in notes if end > start)
-    bpm = round(mido.tempo2bpm(min(tempos)[1]), 2) if tempos else 120.0
+    bpm = _bpm(min(tempos)[1]) if tempos else 120.0
     time_signature = min(signatures)[1] if signatures else "4/4"
-    return notes, bpm, time_signature
+    return Midi(notes, bpm, time_signature)
 
 
 def _note(started, end_tick, pitch):
     start_tick, velocity = started
     return start_tick, end_tick, pitch, velocity
+
+
+def _bpm(tempo):
+    """Beats per minute of a MIDI tempo (microseconds per beat), within the protocol's range."""
+    bpm = 60e6 / tempo if tempo else protocol.MAX_BPM
+    return round(min(max(bpm, protocol.MIN_BPM), protocol.MAX_BPM), 2)
+
+
+def _track_chunks(data):
+    """Check the header of Standard MIDI File bytes against its chunks; return
+    ``(ticks_per_beat, [(start, end) of each MTrk chunk's data])``."""
+    if data[:4] != b"MThd":
+        raise MidiError("not a MIDI file", "it starts with %r, not MThd" % bytes(data[:4]))
+    if len(data) < 14:
+        raise MidiError("truncated", "%d bytes, fewer than a MIDI header's 14" % len(data))
+    length, file_format, count, division = struct.unpack_from(">IHHH", data, 4)
+    if length < 6:
+        raise MidiError("bad header", "the MThd chunk says %d bytes, expected 6" % length)
+    if file_format > 2:
+        raise MidiError("bad header", "format %d, expected 0, 1 or 2" % file_format)
+    if file_format == 2:
+        raise MidiError("type 2 MIDI", "independent sequences are not supported")
+    if division & 0x8000:
+        raise MidiError("SMPTE timing", "%d frames per second x %d ticks per frame, not ticks "
+                        "per beat, so durations in beats cannot be read"
+                        % (256 - (division >> 8), division & 0xFF))
+    if division == 0:
+        raise MidiError("bad header", "0 ticks per beat")
+    if count == 0 or (file_format == 0 and count != 1):
+        raise MidiError("bad header", "format %d with %d tracks, expected %s"
+                        % (file_format, count, "1" if file_format == 0 else "at least 1"))
+    position = 8 + length
+    if position > len(data):
+        raise MidiError("truncated", "the MThd chunk says %d bytes, %d follow"
+                        % (length, len(data) - 8))
+    tracks = []
+    while len(data) - position >= 8:
+        kind, size = struct.unpack_from(">4sI", data, position)
+        if not all(0x20 <= byte < 0x7F for byte in kind):
+            raise MidiError("bad chunk", "no chunk at byte %d (type %r): a chunk length before "
+                            "it is wrong or the file is damaged" % (position, kind))
+        start = position + 8
+        if start + size > len(data):
+            raise MidiError("truncated", "chunk %s at byte %d says %d bytes, %d remain"
+                            % (kind.decode(), position, size, len(data) - start))
+        if kind == b"MTrk":
+            tracks.append((start, start + size))
+        position = start + size
+    if len(tracks) != count:
+        if len(tracks) < count and position < len(data):
+            raise MidiError("truncated", "it ends inside the chunk header after track %d of %d"
+                            % (len(tracks), count))
+        raise MidiError("bad header", "it says %d tracks, the file holds %d"
+                        % (count, len(tracks)))
+    return division, tracks
+
+
+def _read_track(data, start, end, number, budget):
+    """Read the events of one track chunk ``data[start:end]``; return ``(notes, metas, last
+    tick, event count)``: notes as ``(tick, status, pitch, velocity)`` for each note-on and
+    note-off, metas as ``(tick, type, payload)`` for the meta events read."""
+    notes, metas = [], []
+    position, tick, running, count = start, 0, None, 0
+    while position < end:
+        count += 1
+        if count > budget:
+            raise MidiError("too many events", "more than %d, the bound per file" % MAX_EVENTS)
+        delta, position = _number(data, position, end, number)
+        tick += delta
+        if position == end:
+            raise _damaged(number, position, "the chunk ends after a delta time")
+        status = data[position]
+        if status < 0x80:
+            if running is None:
+                raise _damaged(number, position, "data byte 0x%02X with no status before it"
+                               % status)
+            status = running
+        else:
+            position += 1
+        if status == 0xFF:
+            if position == end:
+                raise _damaged(number, position, "the chunk ends inside a meta event")
+            meta = data[position]
+            length, position = _number(data, position + 1, end, number)
+            if position + length > end:
+                raise _damaged(number, position, "a meta event of %d bytes runs past the end "
+                               "of its chunk" % length)
+            if meta in (SET_TEMPO, TIME_SIGNATURE):
+                metas.append((tick, meta, data[position:position + length]))
+            position += length
+        elif status in (0xF0, 0xF7):
+            length, position = _number(data, position, end, number)
+            if position + length > end:
+                raise _damaged(number, position, "a sysex of %d bytes runs past the end of its "
+                               "chunk" % length)
+            position += length
+        elif status > 0xF0:
+            raise _damaged(number, position - 1, "status 0x%02X cannot be in a MIDI file"
+                           % status)
+        else:
+            running = status
+            size = 1 if 0xC0 <= status < 0xE0 else 2
+            if position + size > end:
+                raise _damaged(number, position, "the chunk ends inside an event")
+            for index in range(position, position + size):
+                if data[index] >= 0x80:
+                    raise _damaged(number, index, "data byte 0x%02X is not below 0x80"
+                                   % data[index])
+            if status < 0xA0:
+                notes.append((tick, status, data[position], data[position + 1]))
+            position += size
+    return notes, metas, tick, count
+
+
+def _number(data, position, end, track):
+    """Read a variable-length number of at most 4 bytes; return ``(value, next position)``."""
+    value = 0
+    for index in range(position, min(position + MAX_NUMBER_BYTES, end)):
+        byte = data[index]
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, index + 1
+    if position + MAX_NUMBER_BYTES <= end:
+        raise _damaged(track, position, "a variable-length number longer than %d bytes"
+                       % MAX_NUMBER_BYTES)
+    raise _damaged(track, position, "the chunk ends inside a variable-length number")
+
+
+def _damaged(track, position, what):
+    return MidiError("damaged track", "track %d, byte %d: %s" % (track, position, what))
 
 
 def notes_to_events(notes, tolerance=DEFAULT_TOLERANCE, min_rest=DEFAULT_MIN_REST):
@@ -103,7 +272,8 @@ def _duration(beats):
 
 def read_piece(path, name, tolerance=DEFAULT_TOLERANCE, min_rest=DEFAULT_MIN_REST):
     """Return the :class:`Piece` of one MIDI file; :class:`MidiError` says why it cannot."""
-    notes, bpm, time_signature = read_notes(path)
-    if not notes:
-        raise MidiError("no notes outside the drum channel")
-    return Piece(name, notes_to_events(notes, tolerance, min_rest), bpm, time_signature)
+    midi = read_midi(path)
+    if not midi.notes:
+        raise MidiError("no notes", "nothing outside the drum channel")
+    return Piece(name, notes_to_events(midi.notes, tolerance, min_rest), midi.bpm,
+                 midi.time_signature)

@@ -1,5 +1,12 @@
-"""Turn folders of MIDI files into pieces of events, skipping and reporting what cannot be read."""
+"""Turn folders of MIDI files into pieces of events, skipping and reporting what cannot be read.
+
+Each file is read on its own: whatever it holds, it becomes a piece or one logged line naming it
+and the reason, and the run goes on. The reader's checks and bounds (``corpus/midi.py``) say why
+a file is refused; anything else a file sets off is caught here as a last resort, counted as
+``unexpected`` and named the same way, never a traceback.
+"""
 import logging
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +19,7 @@ log = logging.getLogger(__name__)
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
 COVERAGE_TOPS = (10, 100, 1000)
+UNEXPECTED = "unexpected error"
 
 
 def midi_files(sources):
@@ -23,28 +31,42 @@ def midi_files(sources):
             for path in sorted(source.rglob("*")):
                 if path.is_file() and path.suffix.lower() in MIDI_SUFFIXES:
                     found.append((path, path.relative_to(source).with_suffix("").as_posix()))
-        elif source.exists():
+        elif source.is_file():
             found.append((source, source.stem))
+        elif source.exists():
+            raise FileNotFoundError("not a file or folder: %s" % source)
         else:
             raise FileNotFoundError("no such file or folder: %s" % source)
     return found
 
 
 def tokenize(files, tolerance=DEFAULT_TOLERANCE, min_rest=DEFAULT_MIN_REST, progress=True):
-    """Read every ``(path, name)``; return ``(pieces, skipped, duplicates)``.
+    """Read every ``(path, name)``; return ``(pieces, skipped, duplicates, slowest)``.
 
     A file that cannot be read is skipped with one logged line and listed in ``skipped`` as
-    ``{"file", "reason"}``; a piece whose events repeat an earlier one exactly is dropped and
-    listed in ``duplicates`` as ``{"file", "same_as"}``, so that it cannot leak across a split.
+    ``{"file", "kind", "reason"}``; a piece whose events repeat an earlier one exactly is dropped
+    and listed in ``duplicates`` as ``{"file", "same_as"}``, so that it cannot leak across a
+    split. ``slowest`` is ``{"file", "seconds"}`` of the file that took longest to read.
     """
     pieces, skipped, duplicates, seen = [], [], [], {}
+    slowest = {"file": None, "seconds": 0.0}
     for path, name in tqdm(files, desc="tokenizing", unit="file", disable=not progress,
                            leave=False):
+        started = time.perf_counter()
         try:
             piece = read_piece(path, name, tolerance, min_rest)
         except MidiError as error:
-            skipped.append({"file": str(path), "reason": str(error)})
-            log.warning("skipped %s: %s", path, error)
+            piece, kind, reason = None, error.kind, str(error)
+        except Exception as error:  # the last resort: no file may stop the run
+            piece, kind = None, UNEXPECTED
+            reason = "%s (%s: %s)" % (UNEXPECTED, type(error).__name__,
+                                      " ".join(str(error).split())[:200])
+        seconds = time.perf_counter() - started
+        if seconds > slowest["seconds"]:
+            slowest = {"file": str(path), "seconds": round(seconds, 3)}
+        if piece is None:
+            skipped.append({"file": str(path), "kind": kind, "reason": reason})
+            log.warning("skipped %s: %s", path, reason)
             continue
         key = tuple(piece.events)
         if key in seen:
@@ -52,7 +74,7 @@ def tokenize(files, tolerance=DEFAULT_TOLERANCE, min_rest=DEFAULT_MIN_REST, prog
             continue
         seen[key] = piece.name
         pieces.append(piece)
-    return pieces, skipped, duplicates
+    return pieces, skipped, duplicates, slowest
 
 
 def vocabulary(pieces):
@@ -68,19 +90,23 @@ def vocabulary(pieces):
             "dynamics": dict(dynamics.most_common())}
 
 
-def summarize(files, pieces, skipped, duplicates, vocab):
-    """Return the run's summary: files read and skipped, events, vocabulary size, coverage."""
+def summarize(files, pieces, skipped, duplicates, vocab, slowest):
+    """Return the run's summary: files read and skipped (by kind of reason), events,
+    vocabulary size, coverage, and the file slowest to read."""
     counts = list(vocab["tokens"].values())
     total = sum(counts)
     return {
         "files": len(files),
         "files_ok": len(pieces) + len(duplicates),
         "files_skipped": len(skipped),
+        "skipped_by_kind": dict(Counter(skip["kind"] for skip in skipped).most_common()),
+        "unexpected": sum(skip["kind"] == UNEXPECTED for skip in skipped),
         "duplicates": len(duplicates),
         "pieces": len(pieces),
         "tokens": total,
         "vocab_size": len(counts),
         "coverage": {"top_%d" % top: round(sum(counts[:top]) / total, 4) if total else 0.0
                      for top in COVERAGE_TOPS},
+        "slowest": slowest,
         "skipped": skipped,
     }
