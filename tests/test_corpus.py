@@ -1,14 +1,14 @@
 """MIDI files to events: exact tokens from files built here with mido, bad files skipped and
-reported (each pathology with its reason), and a slice of the real Bach chorales from
-music21."""
+reported (each pathology with its reason), parts and phrase ends, and a slice of the real Bach
+chorales from music21."""
 import json
 import struct
 
 import mido
 import pytest
 
-from playbach.corpus import store
-from playbach.corpus.midi import MAX_EVENTS, MidiError, read_midi, read_piece
+from playbach.corpus import measures, store
+from playbach.corpus.midi import MAX_EVENTS, MidiError, Piece, read_midi, read_piece
 from playbach.corpus.tokenize import midi_files, tokenize
 from playbach_protocol import format_event
 from conftest import CHORALES, playbach
@@ -24,7 +24,7 @@ def track(*messages):
         kwargs = dict(kwargs)
         kind = kwargs.pop("type")
         message_class = mido.MetaMessage if kind in ("set_tempo", "time_signature",
-                                                      "track_name") else mido.Message
+                                                      "track_name", "marker") else mido.Message
         result.append(message_class(kind, time=at - tick, **kwargs))
         tick = at
     return result
@@ -321,3 +321,153 @@ def test_a_file_that_is_not_a_regular_file_is_named(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(FileNotFoundError, match="not a file or folder: .*pipe.mid"):
         midi_files([fifo])
+
+
+# --- parts and phrase ends -----------------------------------------------------------------------
+
+def parts_of(path):
+    piece = read_piece(path, "x")
+    return None if piece.parts is None else " ".join(map(store.format_parts, piece.parts))
+
+
+def test_four_monophonic_tracks_keep_their_parts_ordered_by_mean_pitch(tmp_path):
+    # Tracks in the order soprano, bass, alto, tenor; the alto and tenor meet on G4, the tenor
+    # rests, and the bass moves alone.
+    path = write(tmp_path / "satb.mid", 1,
+                 track((0, {"type": "set_tempo", "tempo": 500000})),
+                 track((0, on(76)), (1, off(76)), (1, on(74)), (2, off(74)), (2, on(72)),
+                       (4, off(72))),
+                 track((0, on(48)), (1, off(48)), (1, on(43)), (1.5, off(43)), (1.5, on(45)),
+                       (2, off(45)), (2, on(36)), (4, off(36))),
+                 track((0, on(67)), (1, off(67)), (1, on(67)), (2, off(67)), (2, on(64)),
+                       (4, off(64))),
+                 track((0, on(64)), (1, off(64)), (1, on(67)), (2, off(67)), (3, on(60)),
+                       (4, off(60))))
+    assert events_of(path) == "C3.E4.G4.E5:1:mf G2.G4.D5:1/2:mf A2:1/2:mf C2.E4.C5:1:mf C4:1:mf"
+    assert parts_of(path) == "0.1.2.3 0.1+2.3 0 0.2.3 1"
+    piece = read_piece(path, "satb")
+    assert measures.part_voicings(piece)[:2] == [(48, 64, 67, 76), (43, 67, 67, 74)]
+
+
+def test_channels_within_one_track_are_parts(tmp_path):
+    path = write(tmp_path / "duet.mid", 0, track(
+        (0, on(72, channel=2)), (0, on(48, channel=5)), (1, off(72, channel=2)),
+        (1, on(71, channel=2)), (2, off(71, channel=2)), (2, off(48, channel=5))))
+    assert events_of(path) == "C3.C5:1:mf B4:1:mf"
+    assert parts_of(path) == "0.1 1"
+
+
+def test_a_legato_overlap_within_the_tolerance_is_still_one_part(tmp_path):
+    path = write(tmp_path / "legato.mid", 1, track((0, on(60)), (1, on(62)), (1.02, off(60)),
+                                                   (2, off(62))))
+    assert parts_of(path) == "0 0"
+
+
+def test_files_without_parts_leave_them_unknown(tmp_path):
+    piano = write(tmp_path / "piano.mid", 0, track(
+        (0, on(48)), (0, on(64)), (0, on(67)), (1, off(48)), (1, off(64)), (1, off(67)),
+        (1, on(50)), (1, on(65)), (2, off(50)), (2, off(65))))
+    overlapping = write(tmp_path / "overlap.mid", 1,
+                        track((0, on(72)), (2, off(72))),
+                        track((0, on(48)), (1, on(55)), (2, off(48)), (2, off(55))))
+    five = write(tmp_path / "five.mid", 1, *(track((0, on(pitch)), (1, off(pitch)))
+                                             for pitch in (48, 55, 60, 64, 67)))
+    for path in (piano, overlapping, five):
+        assert parts_of(path) is None, path.name
+    pieces, _, _, _ = tokenize(midi_files([piano]), progress=False)
+    store.write_pieces(tmp_path / "pieces.jsonl", pieces)
+    assert "parts" not in json.loads((tmp_path / "pieces.jsonl").read_text())
+
+
+def test_fermata_markers_end_phrases_on_the_event_they_fall_in(tmp_path):
+    fermata = {"type": "marker", "text": "fermata"}
+    path = write(tmp_path / "phrases.mid", 1,
+                 track((0, on(60)), (1, off(60)), (1, on(62)), (3, off(62)), (3, on(64)),
+                       (4, off(64)), (5, on(65)), (6, off(65))),
+                 track((1, fermata), (2, fermata), (2, {"type": "marker", "text": "Verse"}),
+                       (5, dict(fermata, text=" Fermata "))))
+    piece = read_piece(path, "phrases")
+    assert " ".join(format_event(*event) for event in piece.events) == "C4:1:mf D4:2:mf E4:1:mf R:1 F4:1:mf"
+    # The second fermata falls while D4 is held: it ends the same phrase as the first.
+    assert piece.phrase_ends == (1, 4)
+
+
+def test_pieces_round_trip_and_old_files_still_read(tmp_path):
+    events = [((48, 60, 64), "1", "f"), ((), "1", None), ((50, 62), "1/2", "mf")]
+    pieces = [Piece("new", events, 90.0, "3/4", [((0,), (1, 2), (3,)), (), ((0,), (3,))], (0, 2)),
+              Piece("plain", events, 100.0, "4/4")]
+    path = tmp_path / "pieces.jsonl"
+    store.write_pieces(path, pieces)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0]["parts"] == "0.1+2.3 R 0.3" and lines[0]["phrase_ends"] == [0, 2]
+    assert set(lines[1]) == {"name", "bpm", "time_signature", "events"}
+    assert store.read_pieces(path) == pieces
+    # An opening cut from a piece (the primers) keeps the parts and phrase ends of its events.
+    store.write_pieces(path, [pieces[0]._replace(events=events[:2])])
+    assert store.read_pieces(path) == [Piece("new", events[:2], 90.0, "3/4",
+                                             [((0,), (1, 2), (3,)), ()], (0,))]
+    # A pieces.jsonl written before parts existed reads as pieces without them.
+    path.write_text('{"name": "old", "bpm": 120.0, "time_signature": "4/4", '
+                    '"events": "G3.A#3.G4.D5:2:f R:1"}\n')
+    assert store.read_pieces(path) == [Piece("old", [((55, 58, 67, 74), "2", "f"), ((), "1", None)],
+                                             120.0, "4/4", None, ())]
+
+
+@pytest.mark.parametrize("fields, error", [
+    ('"parts": "0.1"', "line 1: parts for 1 events, the piece has 2"),
+    ('"parts": "0.1 0"', "line 1: bad parts '0': 1 pitches, the event has 0"),
+    ('"parts": "0.4 R"', "line 1: bad parts '0.4': expected parts 0-3"),
+    ('"parts": "0.x R"', "line 1: invalid literal"),
+    ('"phrase_ends": [1, 0]', "line 1: bad phrase_ends: expected ascending event indexes 0-1"),
+    ('"phrase_ends": [2]', "line 1: bad phrase_ends"),
+])
+def test_bad_parts_or_phrase_ends_name_the_line(tmp_path, fields, error):
+    (tmp_path / "pieces.jsonl").write_text(
+        '{"name": "a", "bpm": 90, "time_signature": "4/4", "events": "C4.E4:1:mf R:1", %s}\n'
+        % fields)
+    with pytest.raises(ValueError, match="pieces.jsonl " + error):
+        store.load_pieces(tmp_path)
+
+
+def test_parallel_fifths_and_octaves_by_issue_13s_measure():
+    # Bass and soprano move up a step from a fifth (C3-G4) into a fifth (D3-A4): parallel.
+    parallel = [(48, 52, 60, 67), (50, 53, 60, 69)]
+    # Into a fifth by contrary motion, or from a sixth: not.
+    contrary = [(48, 52, 60, 69), (50, 53, 60, 67)]
+    from_sixth = [(48, 52, 60, 69), (50, 53, 60, 69)]
+    held = [(48, 52, 60, 67), (50, None, 62, 69)]
+    octaves = [(48, 55, 64, 72), (47, 55, 62, 71)]
+    assert measures.parallel_fifths_octaves(parallel) == (1, 1)
+    assert measures.parallel_fifths_octaves(contrary) == (1, 0)
+    assert measures.parallel_fifths_octaves(from_sixth) == (1, 0)
+    assert measures.parallel_fifths_octaves(held) == (0, 0)
+    assert measures.parallel_fifths_octaves(octaves + contrary) == (3, 1)
+    # The Voicer reads a four-note event as bass, tenor, alto, soprano from the lowest up.
+    events = [((48, 52, 60, 67), "1", "f"), ((50, 53, 60, 69), "1", "f"), ((62,), "1", "f")]
+    assert measures.voicer_voicings(events) == parallel + [(None, None, 62, None)]
+
+
+def test_bach_chorales_keep_bachs_own_parts_and_fermatas(bach_corpus):
+    from music21 import corpus
+    from playbach.corpus import bach
+
+    out, summary = bach_corpus
+    pieces = store.load_pieces(out)
+    # Every chorale has its four parts but one whose part divides into a chord (bwv299, bwv315
+    # do so further on); nearly all have fermatas.
+    assert summary["pieces_with_four_parts"] == summary["pieces_with_parts"] == len(pieces)
+    assert summary["pieces_with_phrase_ends"] >= len(pieces) - 1
+    assert 5 <= summary["phrase_ends_per_100_events"] <= 12
+    parallels = summary["parallel_fifths_octaves"]
+    assert parallels["parts"]["event_pairs"] > 100 and parallels["voicer"]["event_pairs"] > 100
+    for piece in pieces[:3]:
+        score = corpus.parse("bach/" + piece.name).expandRepeats()
+        voicings = measures.part_voicings(piece)
+        for part, line in enumerate(reversed(score.parts)):  # music21: soprano first
+            onsets = [note.pitch.midi for note in line.recurse().notes
+                      if note.tie is None or note.tie.type == "start"]
+            assert [voicing[part] for voicing in voicings if voicing[part] is not None] == onsets
+        fermatas = bach.fermatas(score)
+        assert fermatas and read_midi(out / "midi" / (piece.name + ".mid")).fermatas == fermatas
+        assert len(piece.phrase_ends) == len(fermatas)
+        assert piece.phrase_ends[-1] >= len(piece.events) - 2  # the last chord, or before a rest

@@ -2,7 +2,9 @@
 
 Reads MIDI files (type 0 and 1; folders are searched recursively), merges their tracks, leaves
 out drums, and writes each piece's events (chords of the notes that start together, rests,
-duration and dynamic classes) to OUT/pieces.jsonl, with the vocabulary in OUT/vocab.json.
+duration and dynamic classes) to OUT/pieces.jsonl, with the vocabulary in OUT/vocab.json. Where
+a file holds up to four parts singing one note at a time (one track or channel each), each
+note's part is kept; "fermata" markers (written by --bach from the scores) end phrases.
 A file that cannot be read (damaged, SMPTE timing, over 8 MB or 500,000 events) is skipped with
 one line naming it and saying why; the run ends with a summary.
 
@@ -64,4 +66,6 @@ def _readable(summary, folder):
     return ("%(files_ok)d files read, %(files_skipped)d skipped, %(duplicates)d duplicates "
             "dropped: %(pieces)d pieces, %(tokens)d events, %(vocab_size)d distinct tokens\n"
             % summary + ("skipped: %s\n" % kinds if kinds else "")
+            + "%(pieces_with_parts)d pieces with parts, %(pieces_with_phrase_ends)d with phrase "
+            "ends (%(phrase_ends_per_100_events)s per 100 events)\n" % summary
             + "token coverage: %s\nwritten to %s" % (coverage, folder))

@@ -1,5 +1,9 @@
 """The default corpus: the Bach four-part chorales bundled with music21, exported to MIDI.
 
+Each part becomes its own track (the reader keeps them as parts), and the fermatas music21 reads
+in the scores, which its MIDI export drops, are added as markers (``fermata``) on a track of
+their own, so that the corpus knows where Bach's phrases end.
+
 music21 is only in the ``train`` extra. Some encodings in its corpus are licensed for
 non-commercial use only; the README says so.
 """
@@ -8,17 +12,23 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import mido
 from tqdm import tqdm
+
+from playbach.corpus.midi import FERMATA
 
 log = logging.getLogger(__name__)
 
 VOICE_COUNT = 4
 SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn")  # not the analyses (.rntxt)
+EXPORT_VERSION = "2"  # 2: fermata markers; files of another version are exported again
+VERSION_FILE = ".playbach-export"
 
 
 def export_chorales(folder, limit=None, progress=True):
     """Write each four-part chorale bundled with music21 to ``folder/NAME.mid``; return the
-    folder. Files already there are kept, so a second run costs nothing."""
+    folder. Files already there from this version of the export are kept, so a second run
+    costs nothing."""
     try:
         from music21 import corpus
     except ImportError:
@@ -27,18 +37,22 @@ def export_chorales(folder, limit=None, progress=True):
     folder.mkdir(parents=True, exist_ok=True)
     scores = [path for path in corpus.getComposer("bach") if path.suffix in SCORE_SUFFIXES]
     jobs = [(path, folder / (path.stem + ".mid")) for path in sorted(scores)[:limit]]
-    jobs = [job for job in jobs if not job[1].exists()]
+    version = folder / VERSION_FILE
+    if version.exists() and version.read_text().strip() == EXPORT_VERSION:
+        jobs = [job for job in jobs if not job[1].exists()]
     with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
         for level, problem in tqdm(pool.map(_export, jobs), total=len(jobs),
                                    desc="exporting chorales", unit="chorale",
                                    disable=not progress, leave=False):
             if problem:
                 log.log(level, problem)
+    version.write_text(EXPORT_VERSION + "\n")
     return folder
 
 
 def _export(job):
-    """Write one chorale to MIDI; return ``(log level, why it was left out)`` or ``(0, None)``."""
+    """Write one chorale to MIDI with its fermatas; return ``(log level, why it was left out)``
+    or ``(0, None)``."""
     from music21 import bar, converter, repeat
 
     source, target = job
@@ -48,14 +62,39 @@ def _export(job):
         if len(score.parts) != VOICE_COUNT:
             return logging.DEBUG, "left out %s: %d parts, not %d" % (
                 source.name, len(score.parts), VOICE_COUNT)
+        # Expanded here as the MIDI export would, so that the fermatas fall where it plays them.
         try:
-            score.write("midi", fp=str(partial))
+            score = score.expandRepeats()
         except repeat.ExpanderException:
             # A few encodings have unbalanced repeat signs: play them straight through.
             for sign in list(score.recurse().getElementsByClass(bar.Repeat)):
                 sign.activeSite.replace(sign, bar.Barline())
-            score.write("midi", fp=str(partial))
+            score = score.expandRepeats()
+        score.write("midi", fp=str(partial))
+        _add_fermatas(partial, fermatas(score))
         partial.rename(target)
     except Exception as error:  # music21 raises many kinds on encodings it cannot handle
         return logging.WARNING, "skipped %s: music21 cannot export it (%s)" % (source.name, error)
     return 0, None
+
+
+def fermatas(score):
+    """Return the offsets (in quarter notes, ascending) where a note of the music21 score
+    carries a fermata."""
+    from music21 import expressions
+
+    return sorted({note.getOffsetInHierarchy(part) for part in score.parts
+                   for note in part.recurse().notes
+                   if any(isinstance(mark, expressions.Fermata) for mark in note.expressions)})
+
+
+def _add_fermatas(path, offsets):
+    """Add a track of ``fermata`` markers at ``offsets`` (quarter notes) to a MIDI file."""
+    midi = mido.MidiFile(path)
+    track, tick = mido.MidiTrack([mido.MetaMessage("track_name", name="fermatas")]), 0
+    for offset in offsets:
+        at = round(offset * midi.ticks_per_beat)
+        track.append(mido.MetaMessage("marker", text=FERMATA, time=at - tick))
+        tick = at
+    midi.tracks.append(track)
+    midi.save(path)

@@ -23,9 +23,14 @@ Whatever else it holds is read: a tempo is clamped to the protocol's ``MIN_BPM``
 cannot be one (numerator 0, denominator beyond 1/64, wrong length) is ignored, a note never
 released ends with its track, a note that ends where it starts is dropped. Anything refused
 raises :class:`MidiError` with its ``kind`` and a one-line reason.
+
+Each note keeps its source (track and channel), so that a file whose sources each sing one note
+at a time keeps its parts (:func:`assign_parts`), and markers reading ``fermata`` end phrases
+(:func:`phrase_ends`).
 """
+import bisect
 import struct
-from collections import namedtuple
+from collections import defaultdict, namedtuple
 
 import playbach_protocol as protocol
 
@@ -35,13 +40,24 @@ DEFAULT_MIN_REST = 1 / 4  # beats: shorter silences are articulation (staccato),
 MAX_FILE_BYTES = 8 * 1024 * 1024  # a long orchestral MIDI file is under 1 MB
 MAX_EVENTS = 500_000  # per file: ten times a long piano piece's notes on and off
 MAX_NUMBER_BYTES = 4  # a variable-length number holds at most 0x0FFFFFFF
+MAX_PARTS = len(protocol.VOICES)
+FERMATA = "fermata"  # the text of a MIDI marker that ends a phrase
 
 # Meta events read: their type bytes.
-SET_TEMPO, TIME_SIGNATURE = 0x51, 0x58
+SET_TEMPO, TIME_SIGNATURE, MARKER = 0x51, 0x58, 0x06
 
-Note = namedtuple("Note", "start end pitch velocity")
-Midi = namedtuple("Midi", "notes bpm time_signature")
-Piece = namedtuple("Piece", "name events bpm time_signature")
+Note = namedtuple("Note", "start end pitch velocity source")  # source: (track, channel)
+Midi = namedtuple("Midi", "notes bpm time_signature fermatas")
+Piece = namedtuple("Piece", "name events bpm time_signature parts phrase_ends",
+                   defaults=(None, ()))
+Piece.__doc__ = """One piece of the corpus.
+
+``events``: ``(pitches, duration, dynamic)`` tuples (the text grammar in the protocol).
+``parts``: None where the source has no parts, else per event a tuple with, for each of its
+pitches in order, the tuple of parts that sing it (two where parts meet in unison; ``()`` for a
+rest), parts numbered from the lowest by mean pitch (of four: bass, tenor, alto, soprano).
+``phrase_ends``: the indexes of the events that end a phrase (a fermata), ascending.
+"""
 
 
 class MidiError(ValueError):
@@ -55,7 +71,8 @@ class MidiError(ValueError):
 
 def read_midi(path):
     """Return the :class:`Midi` of a type 0 or 1 MIDI file: its notes (sorted, in beats, drums
-    left out, tracks merged), its first tempo in beats per minute and its first time signature.
+    left out, tracks merged, each note's source kept), its first tempo in beats per minute, its
+    first time signature and the beats of its fermata markers.
 
     A note-on with velocity 0 ends a note, and a note struck again before its note-off ends the
     earlier one there.
@@ -70,7 +87,7 @@ def read_midi(path):
                         % (MAX_FILE_BYTES // 2 ** 20))
     ticks_per_beat, tracks = _track_chunks(data)
     beat = float(ticks_per_beat)
-    notes, tempos, signatures = [], [], []
+    notes, tempos, signatures, fermatas = [], [], [], []
     budget = MAX_EVENTS
     for number, (start, end) in enumerate(tracks, 1):
         messages, metas, last_tick, count = _read_track(data, start, end, number, budget)
@@ -82,26 +99,28 @@ def read_midi(path):
                 continue
             key = (channel, pitch)
             if key in sounding:
-                notes.append(_note(sounding.pop(key), tick, pitch))
+                notes.append(_note(sounding.pop(key), tick, pitch, number, channel))
             if status >= 0x90 and velocity > 0:
                 sounding[key] = (tick, velocity)
-        for (_, pitch), started in sounding.items():
-            notes.append(_note(started, last_tick, pitch))
+        for (channel, pitch), started in sounding.items():
+            notes.append(_note(started, last_tick, pitch, number, channel))
         for tick, meta, payload in metas:
             if meta == SET_TEMPO and len(payload) == 3:
                 tempos.append((tick, int.from_bytes(payload, "big")))
             elif meta == TIME_SIGNATURE and len(payload) == 4 and payload[0] and payload[1] <= 6:
                 signatures.append((tick, "%d/%d" % (payload[0], 2 ** payload[1])))
-    notes = sorted(Note(start / beat, end / beat, pitch, velocity)
-                   for start, end, pitch, velocity in notes if end > start)
+            elif meta == MARKER and payload.decode("latin-1").strip().lower() == FERMATA:
+                fermatas.append(tick / beat)
+    notes = sorted(Note(start / beat, end / beat, pitch, velocity, source)
+                   for start, end, pitch, velocity, source in notes if end > start)
     bpm = _bpm(min(tempos)[1]) if tempos else 120.0
     time_signature = min(signatures)[1] if signatures else "4/4"
-    return Midi(notes, bpm, time_signature)
+    return Midi(notes, bpm, time_signature, sorted(fermatas))
 
 
-def _note(started, end_tick, pitch):
+def _note(started, end_tick, pitch, track, channel):
     start_tick, velocity = started
-    return start_tick, end_tick, pitch, velocity
+    return start_tick, end_tick, pitch, velocity, (track, channel)
 
 
 def _bpm(tempo):
@@ -189,7 +208,7 @@ def _read_track(data, start, end, number, budget):
             if position + length > end:
                 raise _damaged(number, position, "a meta event of %d bytes runs past the end "
                                "of its chunk" % length)
-            if meta in (SET_TEMPO, TIME_SIGNATURE):
+            if meta in (SET_TEMPO, TIME_SIGNATURE, MARKER):
                 metas.append((tick, meta, data[position:position + length]))
             position += length
         elif status in (0xF0, 0xF7):
@@ -234,8 +253,31 @@ def _damaged(track, position, what):
     return MidiError("damaged track", "track %d, byte %d: %s" % (track, position, what))
 
 
+def assign_parts(notes, tolerance=DEFAULT_TOLERANCE):
+    """Return ``{source: part}`` where the notes come from at most ``MAX_PARTS`` sources (a
+    track, or a channel within one) each singing one note at a time, parts numbered from the
+    lowest mean pitch (0); None otherwise (a piano, a cello's double stops, overlapping lines).
+
+    A source sings one note at a time when each of its notes starts more than ``tolerance``
+    beats after the one before and at most ``tolerance`` before that one ends (legato).
+    """
+    lines = defaultdict(list)
+    for note in notes:
+        lines[note.source].append(note)
+    if len(lines) > MAX_PARTS:
+        return None
+    for line in lines.values():
+        for before, after in zip(line, line[1:]):
+            if after.start - before.start <= tolerance or after.start < before.end - tolerance:
+                return None
+    order = sorted(lines, key=lambda source: (sum(n.pitch for n in lines[source])
+                                              / len(lines[source]), source))
+    return {source: part for part, source in enumerate(order)}
+
+
 def notes_to_events(notes, tolerance=DEFAULT_TOLERANCE, min_rest=DEFAULT_MIN_REST):
-    """Return the events ``(pitches, duration, dynamic)`` of notes sorted by start.
+    """Return ``(events, starts)`` of notes sorted by start: the events ``(pitches, duration,
+    dynamic)`` and, for each, the notes it starts (none for a rest).
 
     Notes starting within ``tolerance`` beats of a chord's first note join that chord. An event
     lasts until the next onset; where everything has stopped sounding at least ``min_rest``
@@ -247,13 +289,14 @@ def notes_to_events(notes, tolerance=DEFAULT_TOLERANCE, min_rest=DEFAULT_MIN_RES
             chords[-1].append(note)
         else:
             chords.append([note])
-    events = []
+    events, starts = [], []
     sounding_until = 0.0
     for i, chord in enumerate(chords):
         onset = chord[0].start
         sounding_until = max(sounding_until, max(note.end for note in chord))
         pitches = tuple(sorted(set(note.pitch for note in chord)))
         dynamic = protocol.quantize_velocity(max(note.velocity for note in chord))
+        starts.append(chord)
         if i + 1 == len(chords):
             events.append((pitches, _duration(sounding_until - onset), dynamic))
             break
@@ -261,13 +304,35 @@ def notes_to_events(notes, tolerance=DEFAULT_TOLERANCE, min_rest=DEFAULT_MIN_RES
         if next_onset - sounding_until >= min_rest:
             events.append((pitches, _duration(sounding_until - onset), dynamic))
             events.append(((), _duration(next_onset - sounding_until), None))
+            starts.append([])
         else:
             events.append((pitches, _duration(next_onset - onset), dynamic))
-    return events
+    return events, starts
 
 
 def _duration(beats):
     return protocol.quantize_duration(max(beats, 1e-6))
+
+
+def event_parts(events, starts, part_of):
+    """Return, per event, the parts singing each of its pitches (see :class:`Piece`), from the
+    notes each event starts and ``{source: part}``."""
+    return [tuple(tuple(sorted(part_of[note.source] for note in chord if note.pitch == pitch))
+                  for pitch in pitches)
+            for (pitches, _, _), chord in zip(events, starts)]
+
+
+def phrase_ends(starts, fermatas, tolerance=DEFAULT_TOLERANCE):
+    """Return the indexes of the events that end a phrase: for each fermata (in beats), the
+    last event starting no later than it, within ``tolerance``."""
+    onsets = [(chord[0].start, index) for index, chord in enumerate(starts) if chord]
+    beats = [beat for beat, _ in onsets]
+    ends = set()
+    for fermata in fermatas:
+        found = bisect.bisect_right(beats, fermata + tolerance) - 1
+        if found >= 0:
+            ends.add(onsets[found][1])
+    return tuple(sorted(ends))
 
 
 def read_piece(path, name, tolerance=DEFAULT_TOLERANCE, min_rest=DEFAULT_MIN_REST):
@@ -275,5 +340,8 @@ def read_piece(path, name, tolerance=DEFAULT_TOLERANCE, min_rest=DEFAULT_MIN_RES
     midi = read_midi(path)
     if not midi.notes:
         raise MidiError("no notes", "nothing outside the drum channel")
-    return Piece(name, notes_to_events(midi.notes, tolerance, min_rest), midi.bpm,
-                 midi.time_signature)
+    events, starts = notes_to_events(midi.notes, tolerance, min_rest)
+    part_of = assign_parts(midi.notes, tolerance)
+    parts = None if part_of is None else event_parts(events, starts, part_of)
+    return Piece(name, events, midi.bpm, midi.time_signature, parts,
+                 phrase_ends(starts, midi.fermatas, tolerance))

@@ -13,7 +13,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 import playbach_protocol as protocol
-from playbach.corpus.midi import DEFAULT_MIN_REST, DEFAULT_TOLERANCE, MidiError, read_piece
+from playbach.corpus import measures
+from playbach.corpus.midi import (DEFAULT_MIN_REST, DEFAULT_TOLERANCE, MAX_PARTS, MidiError,
+                                  read_piece)
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,8 @@ def vocabulary(pieces):
 
 def summarize(files, pieces, skipped, duplicates, vocab, slowest):
     """Return the run's summary: files read and skipped (by kind of reason), events,
-    vocabulary size, coverage, and the file slowest to read."""
+    vocabulary size, coverage, the pieces with parts and phrase ends, voice leading, and the
+    file slowest to read."""
     counts = list(vocab["tokens"].values())
     total = sum(counts)
     return {
@@ -107,6 +110,35 @@ def summarize(files, pieces, skipped, duplicates, vocab, slowest):
         "vocab_size": len(counts),
         "coverage": {"top_%d" % top: round(sum(counts[:top]) / total, 4) if total else 0.0
                      for top in COVERAGE_TOPS},
+        **voices_and_phrases(pieces),
         "slowest": slowest,
         "skipped": skipped,
+    }
+
+
+def voices_and_phrases(pieces):
+    """Return what the pieces say of their form: how many have parts (and how many parts), how
+    many phrase ends, and parallel fifths and octaves in the four-part pieces, read from their
+    own parts and from the shared Voicer's (issue 13's measure)."""
+    with_parts = [piece for piece in pieces if piece.parts is not None]
+    phrased = [piece for piece in pieces if piece.phrase_ends]
+    four = [piece for piece in with_parts
+            if len({part for parts in piece.parts for note in parts for part in note}) == MAX_PARTS]
+    parallels = {}
+    for source, voicings in (("parts", measures.part_voicings),
+                             ("voicer", lambda piece: measures.voicer_voicings(piece.events))):
+        pairs = with_parallels = 0
+        for piece in four:
+            counted = measures.parallel_fifths_octaves(voicings(piece))
+            pairs, with_parallels = pairs + counted[0], with_parallels + counted[1]
+        parallels[source] = {"event_pairs": pairs, "with_parallels": with_parallels,
+                             "share": round(with_parallels / pairs, 4) if pairs else 0.0}
+    phrase_events = sum(len(piece.events) for piece in phrased)
+    return {
+        "pieces_with_parts": len(with_parts),
+        "pieces_with_four_parts": len(four),
+        "pieces_with_phrase_ends": len(phrased),
+        "phrase_ends_per_100_events": round(100 * sum(len(piece.phrase_ends) for piece in phrased)
+                                            / phrase_events, 2) if phrase_events else 0.0,
+        "parallel_fifths_octaves": parallels,
     }
