@@ -47,8 +47,12 @@ def write(path, midi_type, *tracks):
     return path
 
 
+def text_of(piece):
+    return " ".join(format_event(*event) for event in piece.events)
+
+
 def events_of(path):
-    return " ".join(format_event(*event) for event in read_piece(path, "x").events)
+    return text_of(read_piece(path, "x"))
 
 
 def test_type0_melody_with_rest_chord_tempo_and_signature_changes(tmp_path):
@@ -172,6 +176,21 @@ def test_corpus_command_readable_summary_and_missing_source(tmp_path):
     assert result.returncode != 0
     assert "no such file or folder" in result.stderr
     assert "Traceback" not in result.stderr
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    write(folder / "duet.mid", 1, track((0, on(72)), (1, off(72))),
+          track((0, on(48)), (1, off(48))))
+    (folder / "a.mid").write_bytes(b"")
+    result = playbach("corpus", folder, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == [
+        "1 files read, 1 skipped, 0 duplicates dropped: 1 pieces, 1 events, 1 distinct tokens",
+        "skipped: 1 not a MIDI file"]
+    assert "1 pieces with parts, 0 with phrase ends" in result.stdout
+    result = playbach("corpus", folder / "a.mid", "--out", folder / "a.mid" / "out")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("playbach corpus: cannot write --out %s: Not a directory"
+                                     % (folder / "a.mid" / "out"))
 
 
 def test_load_pieces_names_the_bad_line(tmp_path):
@@ -293,7 +312,7 @@ def test_odd_but_readable_files_are_read(tmp_path):
         path = tmp_path / "odd.mid"
         path.write_bytes(data)
         piece = read_piece(path, "odd")
-        return " ".join(format_event(*event) for event in piece.events), piece.bpm, piece.time_signature
+        return text_of(piece), piece.bpm, piece.time_signature
 
     tempo = b"\x00\xff\x51\x03"
     # A tempo only suggests how fast to play: clamped into the protocol's 20-1000 bpm.
@@ -387,7 +406,7 @@ def test_fermata_markers_end_phrases_on_the_event_they_fall_in(tmp_path):
                  track((1, fermata), (2, fermata), (2, {"type": "marker", "text": "Verse"}),
                        (5, dict(fermata, text=" Fermata "))))
     piece = read_piece(path, "phrases")
-    assert " ".join(format_event(*event) for event in piece.events) == "C4:1:mf D4:2:mf E4:1:mf R:1 F4:1:mf"
+    assert text_of(piece) == "C4:1:mf D4:2:mf E4:1:mf R:1 F4:1:mf"
     # The second fermata falls while D4 is held: it ends the same phrase as the first.
     assert piece.phrase_ends == (1, 4)
 

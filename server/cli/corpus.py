@@ -14,6 +14,7 @@ examples:
 """
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from playbach.corpus import bach, store, tokenize
@@ -37,6 +38,13 @@ def add_arguments(parser):
 def run(args):
     sources = list(args.sources)
     progress = sys.stderr.isatty()
+    try:  # at start, so that a long run never ends without its output
+        args.out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=args.out):
+            pass
+    except OSError as error:
+        raise SystemExit("playbach corpus: cannot write --out %s: %s"
+                         % (args.out, error.strerror or error))
     if args.bach:
         sources.append(bach.export_chorales(args.out / "midi", args.limit, progress))
     if not sources:
