@@ -67,7 +67,7 @@ clean:
 # with umqtt.simple (mpremote fetches it on this machine). mpremote: $(BIN)/pip install mpremote
 PORT ?= /dev/ttyUSB0
 MPREMOTE ?= $(shell command -v $(BIN)/mpremote || command -v mpremote || echo mpremote)
-BOARD_FILES := shared/playbach_protocol.py device/esp32/player.py device/esp32/outputs.py \
+BOARD_FILES := shared/playbach_protocol.py shared/playbach_player.py shared/playbach_outputs.py \
 	device/esp32/main.py device/esp32/config.json
 
 .PHONY: flash

@@ -75,7 +75,7 @@ def test_servers_and_players_share_a_broker(mosquitto, tmp_path):
                for prefix in prefixes]
 
     def events(prefix):
-        return [protocol.decode_event(payload)["seq"] for topic, payload, _ in
+        return [protocol.decode(protocol.EVENT, payload)["seq"] for topic, payload, _ in
                 list(listener.messages) if topic == protocol.events_topic(prefix)]
 
     try:

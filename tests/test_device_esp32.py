@@ -4,6 +4,7 @@ MicroPython with a fake MQTT client; and main.py with the real umqtt.simple unde
 against a real mosquitto (tests/conftest.py) that restarts mid-stream."""
 import json
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -13,9 +14,11 @@ import paho.mqtt.client
 import pytest
 
 import playbach_protocol as protocol
+from playbach.live import wire
 from test_micropython import HARNESS, PROTOCOL, ROOT
 
 ESP32 = ROOT / "device" / "esp32"
+SHARED = ROOT / "shared"
 FAKES = HARNESS / "fakes"
 T0 = 1_764_000_000_000  # the server's Unix ms at the first note
 EVENTS = protocol.events_topic()
@@ -23,11 +26,11 @@ STATUS = protocol.status_topic()
 
 
 def event(seq, notes, holds, at, duration="1/2", dynamic="mf"):
-    return EVENTS, protocol.encode_event(seq, notes, holds, duration, dynamic, 120, T0 + at)
+    return EVENTS, wire.encode(protocol.EVENT, seq, notes, holds, duration, dynamic, 120, T0 + at)
 
 
 def status(state):
-    return STATUS, protocol.encode_status(state)
+    return STATUS, wire.encode(protocol.STATUS, state)
 
 
 def play(tmp_path, steps, **settings):
@@ -43,9 +46,18 @@ def play(tmp_path, steps, **settings):
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     lines = run_board(HARNESS / "player_check.py", {
         "plan.json": tmp_path / "plan.json", "machine.py": FAKES / "machine.py",
-        "playbach_protocol.py": PROTOCOL, "player.py": ESP32 / "player.py",
-        "outputs.py": ESP32 / "outputs.py"})
+        "playbach_protocol.py": PROTOCOL, "playbach_player.py": SHARED / "playbach_player.py",
+        "playbach_outputs.py": SHARED / "playbach_outputs.py"})
     return lines[[i for i, line in enumerate(lines) if line.startswith("@")][0]:]
+
+
+def board_files():
+    """What ``make flash`` copies (the Makefile's BOARD_FILES), ``{name on the board: path}``,
+    but for config.json, which each test writes."""
+    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    paths = re.search(r"^BOARD_FILES := (.*)$", makefile, re.M).group(1).split()
+    return {path.rsplit("/", 1)[-1]: ROOT / path for path in paths
+            if not path.endswith("config.json")}
 
 
 def run_board(script, files):
@@ -71,7 +83,7 @@ def test_buzzer_plays_top_notes_on_time_and_skips_late_repeated_and_bad_messages
         (10_540, EVENTS, "not json"),
         (10_541, EVENTS, b"\xff\xfe"),
         (10_542, EVENTS, '{"v": 1, "seq": 3, "notes": [200]}'),
-        (10_543, EVENTS, protocol.encode_voice(3, "alto", 60, 80, 5, T0)),  # wrong topic
+        (10_543, EVENTS, wire.encode(protocol.VOICE, 3, "alto", 60, 80, 5, T0)),  # wrong topic
         (10_820,),
         (11_600,) + event(5, [74], [300], 1000),  # 600 ms later than the baseline: stale
         (11_700,) + event(6, [76], [300], 1700, dynamic="ff"),
@@ -86,15 +98,15 @@ def test_buzzer_plays_top_notes_on_time_and_skips_late_repeated_and_bad_messages
     assert lines[13:15] == ["@10530", "@10540"]
     assert lines[15].startswith("LOG playbach/events: ignored: bad event payload: not JSON")
     assert lines[17].startswith("LOG playbach/events: ignored: bad event payload: not UTF-8")
-    assert lines[19].startswith("LOG playbach/events: ignored: bad event field 'notes': 200")
-    assert lines[21].startswith("LOG playbach/events: ignored: bad event field 'notes'")
+    assert lines[19].startswith("LOG playbach/events: ignored: bad event field 'notes': [200]")
+    assert lines[21].startswith("LOG playbach/events: ignored: bad event payload: no field 'notes'")
     assert lines[22:] == [
         "@10820", "PWM.duty_u16 0",
         "@11600", "LOG playbach/events: missed 2 events (seq 3-4)",
         "@11700", "PWM.freq 659", "PWM.duty_u16 %d" % (112 * 32768 // 127),  # E5, ff
         "@11800", "PWM.duty_u16 0",
         "@12000",
-        "COUNTS malformed=4 missed=2 played=3 repeated=1 stale=1"]
+        "COUNTS failed=0 malformed=4 missed=2 played=3 repeated=1 stale=1"]
 
 
 def test_buzzer_can_follow_the_bass(tmp_path):
@@ -119,20 +131,20 @@ def test_midi_sends_chords_note_offs_on_time_and_all_notes_off_on_stop(tmp_path)
         "@1000",
         "@1200", "UART.write 81 30 00", "UART.write b1 7b 00",
         "@1600",
-        "COUNTS malformed=0 missed=0 played=2 repeated=0 stale=0"]
+        "COUNTS failed=0 malformed=0 missed=0 played=2 repeated=0 stale=0"]
 
 
 def test_midi_plays_one_voice_moving(tmp_path):
     topic = protocol.voice_topic("soprano")
-    voice = lambda seq, note, ms, at: (at, topic, protocol.encode_voice(  # noqa: E731
-        seq, "soprano", note, 64, ms, T0 + at))
+    voice = lambda seq, note, ms, at: (at, topic, wire.encode(  # noqa: E731
+        protocol.VOICE, seq, "soprano", note, 64 if note else 0, ms, T0 + at))
     lines = play(tmp_path, [
         voice(1, 67, 500, 0),
         voice(2, 69, 500, 250),  # the voice moves before the note's time is up
         voice(2, 71, 500, 260),  # same seq again: skipped
         (500,),
         voice(3, None, 0, 600),  # silence
-        (5, EVENTS, protocol.encode_event(9, [60], [100], "1", "mf", 120, T0)),  # not subscribed
+        (5, EVENTS, wire.encode(protocol.EVENT, 9, [60], [100], "1", "mf", 120, T0)),  # unheard
     ], output="midi", channel=1, program=None, stream="soprano")
     assert lines == [
         "@0", "UART.write 90 43 40",
@@ -140,7 +152,7 @@ def test_midi_plays_one_voice_moving(tmp_path):
         "@260", "@500",
         "@600", "UART.write 80 45 00",
         "@5",
-        "COUNTS malformed=0 missed=0 played=3 repeated=1 stale=0"]
+        "COUNTS failed=0 malformed=0 missed=0 played=3 repeated=1 stale=0"]
 
 
 
@@ -159,7 +171,7 @@ def test_a_bogus_time_or_a_clock_step_silences_two_seconds_at_most(tmp_path):
         "@1000", "@2900", "@3000", "UART.write 90 43 50",
         "@3100", "UART.write 80 3c 00", "UART.write 80 43 00",
         "@600500", "UART.write 80 3e 00",  # held ten minutes at most
-        "COUNTS malformed=0 missed=0 played=3 repeated=0 stale=2"]
+        "COUNTS failed=0 malformed=0 missed=0 played=3 repeated=0 stale=2"]
 
 def test_main_wires_config_wifi_and_mqtt_and_reconnects_with_backoff(tmp_path):
     config = json.loads((ESP32 / "config.example.json").read_text())
@@ -173,28 +185,34 @@ def test_main_wires_config_wifi_and_mqtt_and_reconnects_with_backoff(tmp_path):
     plan = [session([(0,) + status("playing"),
                      (50,) + event(1, [60], [100], 50),
                      (100, EVENTS, "garbage"),
+                     (110, EVENTS, "[" * 5000),
+                     (120, STATUS, '{"v": 1, "state": []}'),
+                     (130, EVENTS, '{"cmd": {}}'),
                      (300,) + event(2, [62, 67], [100, 100], 300)], 700),
             "refuse",
             session([(50,) + event(4, [64], [100], backoff + 50)], 300)]
     (tmp_path / "mqtt_plan.json").write_text(json.dumps(plan))
-    lines = run_board(HARNESS / "esp32_main_check.py", {
-        "config.json": tmp_path / "config.json", "mqtt_plan.json": tmp_path / "mqtt_plan.json",
-        "machine.py": FAKES / "machine.py", "network.py": FAKES / "network.py",
-        "umqtt/simple.py": FAKES / "umqtt_simple.py", "playbach_protocol.py": PROTOCOL,
-        "player.py": ESP32 / "player.py", "outputs.py": ESP32 / "outputs.py",
-        "main.py": ESP32 / "main.py"})
+    lines = run_board(HARNESS / "esp32_main_check.py", dict(
+        board_files(), **{"config.json": tmp_path / "config.json",
+                          "mqtt_plan.json": tmp_path / "mqtt_plan.json",
+                          "machine.py": FAKES / "machine.py", "network.py": FAKES / "network.py",
+                          "umqtt/simple.py": FAKES / "umqtt_simple.py"}))
     assert "MQTT.ping" in lines
     connected = "mqtt: connected to 192.168.1.10, playing playbach/events"
     subscribed = ["MQTT.subscribe playbach/events", "MQTT.subscribe playbach/status"]
     lines = [line.replace("OSError(-1,)", "OSError(-1)").replace("OSError(111,)", "OSError(111)")
              for line in lines if line != "MQTT.ping"]
-    assert lines[:11] == [
+    assert lines[:14] == [
         "UART.init id=2 baudrate=31250 tx=17", "UART.write c0 13",
         "MQTTClient playbach-fa4e0001 192.168.1.10:1883 keepalive=1",
         "WLAN.connect your-network", "MQTT.connect"] + subscribed + [connected,
         "UART.write 90 3c 50", "playbach/events: ignored: bad event payload: not JSON: 'garbage'",
+        "playbach/events: ignored: bad event payload: 5000 bytes, more than 4096",
+        "playbach/status: ignored: bad status field 'state': [], expected one of playing paused "
+        "stopped offline",
+        "playbach/events: ignored: bad event field 'v': None, expected one of 1",
         "UART.write 80 3c 00"]
-    assert lines[11:] == [
+    assert lines[14:] == [
         "UART.write 90 3e 50", "UART.write 90 43 50", "UART.write 80 3e 00", "UART.write 80 43 00",
         "mqtt: OSError(-1); reconnecting in 1 s", "UART.write b0 7b 00",
         "MQTT.connect refused", "mqtt: OSError(111); reconnecting in 2 s", "UART.write b0 7b 00",

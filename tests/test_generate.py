@@ -14,7 +14,8 @@ from playbach.engine import primer as primers
 from playbach.engine.composer import Composer, model_file
 from playbach.engine.midifile import TICKS_PER_BEAT, timed_notes
 from playbach.engine.synth import find_soundfont
-from playbach.engine.timeline import Timeline, beats_to_ms, timed
+from playbach.engine.timeline import Timeline, timed
+from playbach_protocol import beats_to_ms
 from playbach.live.clock import Clock
 
 SEED = 5

@@ -42,7 +42,7 @@ def test_harness_reports_python_errors(tmp_path):
     script.write_text("import playbach_protocol\nplaybach_protocol.parse_token('H2')\n")
     result = run_micropython(script, PROTOCOL)
     assert result.returncode == 1
-    assert "bad note 'H2': expected a letter A-G" in result.stderr
+    assert "bad note 'H2': expected A-G" in result.stderr
 
 
 def test_protocol_behaves_the_same_on_micropython_and_cpython():

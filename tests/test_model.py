@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import playbach_protocol as protocol
+from playbach.music import Voicer
 from playbach.corpus import store
 from playbach.corpus.midi import Piece
 from playbach.engine.primer import PRIMER_EVENTS
@@ -53,7 +54,7 @@ def test_voicing_follows_the_shared_voicer_and_carries_on_from_its_memory():
     vocabulary = Vocabulary.default()
     played = events("C3.G3.E4.C5:1:mf D3:1:mf B2.G4:1:mf")
     (symbols, _, _, voicings), _ = vocabulary.encode_piece(played)
-    voicer, expected = protocol.Voicer(), []
+    voicer, expected = Voicer(), []
     for notes, _, _ in played:  # one row per symbol read before the event: <end> and notes
         expected += [[vocabulary.pad if note is None else vocabulary.note_symbol(note)
                       for note in voicer.held]] * (len(notes) + 1)

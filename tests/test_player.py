@@ -11,8 +11,9 @@ import mido
 import numpy as np
 
 import playbach_protocol as protocol
+from playbach.live import wire
 from playbach.player import midi
-from playbach.player.outputs import MidiOut
+from playbach_outputs import MidiOut, note_frequency
 from test_device_esp32 import EVENTS, Lines, publish, status
 from test_serve import Listener as Sniffer, broker_args, finish, serve
 
@@ -106,13 +107,14 @@ def test_play_into_fluidsynth_sounds_the_published_notes(mosquitto, tmp_path):
         player.send_signal(signal.SIGTERM)
         assert player.wait(timeout=15) == 0
     assert "played 2, stale 0" in log.wait_for("played")
-    a4, c5 = protocol.note_frequency(69), protocol.note_frequency(72)
+    a4, c5 = note_frequency(69), note_frequency(72)
     assert np.allclose(pitches(sound), [a4, c5], atol=3)
 
 
 def live_event(seq, notes, hold=80):
     at = round(time.time() * 1000)
-    return EVENTS, protocol.encode_event(seq, notes, [hold] * len(notes), "1/4", "f", 120, at)
+    return EVENTS, wire.encode(protocol.EVENT, seq, notes, [hold] * len(notes), "1/4", "f", 120,
+                               at)
 
 
 def test_play_records_a_live_stream_and_survives_a_broker_restart(mosquitto, tmp_path):
@@ -145,7 +147,8 @@ def test_play_records_a_live_stream_and_survives_a_broker_restart(mosquitto, tmp
     finally:
         player.send_signal(signal.SIGTERM)
         assert player.wait(timeout=10) == 0
-    assert "played 4, stale 0, repeated 1, malformed 1, missed 2" in log.wait_for("played")
+    assert "played 4, stale 0, repeated 1, malformed 1, missed 2, failed 0" in \
+        log.wait_for("played")
     track = mido.MidiFile(take).tracks[0]
     assert notes_on(take) == [60, 48, 64, 67, 69]
     offs = [m.note for m in track if m.type == "note_off"]
@@ -182,5 +185,11 @@ def test_play_plays_exactly_what_serve_publishes(tiny_model, mosquitto, tmp_path
         player.send_signal(signal.SIGTERM)
         assert player.wait(timeout=10) == 0
         sniffer.close()
-    assert "played 40, stale 0, repeated 0, malformed 0, missed 0" in log.wait_for("played")
+    assert "played 40, stale 0, repeated 0, malformed 0, missed 0, failed 0" in \
+        log.wait_for("played")
     assert notes_on(take) == [note for event in sniffer.events() for note in event["notes"]]
+
+
+def test_frequencies_are_equal_tempered_from_a440():
+    assert note_frequency(69) == 440.0 and note_frequency(81) == 880.0
+    assert abs(note_frequency(60) - 261.6256) < 1e-3

@@ -1,11 +1,16 @@
-"""The shared vocabulary and wire protocol, under CPython (tests/test_micropython.py runs it on
-MicroPython too)."""
+"""The wire: the shared grammar and payload tables under CPython (tests/test_micropython.py runs
+them on MicroPython too), the server's encoder and control commands, and the README's reference
+tables, which must say what the module says."""
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 import playbach_protocol as protocol
+from playbach.live import wire
 
+README = Path(__file__).resolve().parent.parent / "README.md"
 SEED = "B2 A2 G2 F#2 E2 D2 R C#2 A2.G#3 E3 F#3 G3 F#3 G3.A4"
 
 
@@ -38,16 +43,17 @@ def test_chords_come_out_ascending():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("H2", "bad note 'H2': expected a letter A-G"),
-    ("c4", "bad note 'c4': expected a letter A-G"),
-    ("C", "bad note 'C': expected an octave number"),
-    ("C#x", "bad note 'C#x': expected an octave number"),
-    ("C--1", "bad note 'C--1': expected an octave number"),
-    ("G#9", "bad note 'G#9': MIDI number 128 is outside 0-127"),
-    ("Cb-1", "bad note 'Cb-1': MIDI number -1 is outside 0-127"),
-    ("A2.A2", "bad chord 'A2.A2': A2 appears twice"),
-    ("A2..B2", "bad note '': expected a name"),
-    ("", "bad token '': expected a note, a chord"),
+    ("H2", "bad note 'H2': expected A-G, # or b, octave -1..9 (C-1 to G9)"),
+    ("c4", "bad note 'c4': expected A-G"),
+    ("C", "bad note 'C': expected A-G"),
+    ("C#x", "bad note 'C#x': expected A-G"),
+    ("C--1", "bad note 'C--1': expected A-G"),
+    ("C10", "bad note 'C10': expected A-G"),
+    ("G#9", "bad note 'G#9': expected A-G"),
+    ("Cb-1", "bad note 'Cb-1': expected A-G"),
+    ("A2.A2", "bad chord 'A2.A2': a note twice"),
+    ("A2..B2", "bad note '': expected A-G"),
+    ("", "bad token '', expected text"),
 ])
 def test_bad_tokens_say_what_was_expected(text, message):
     with pytest.raises(ValueError) as error:
@@ -61,37 +67,14 @@ def test_bad_midi_numbers():
             protocol.midi_to_note(bad)
 
 
-def test_frequency_is_equal_tempered_from_a440():
-    assert protocol.note_frequency(69) == pytest.approx(440.0)
-    assert protocol.note_frequency(60) == pytest.approx(261.6256, abs=1e-3)
-    assert protocol.note_frequency(81) == pytest.approx(880.0)
-
-
-def test_durations_quantize_to_the_nearest_class_by_ratio():
-    assert protocol.quantize_duration(0.5) == "1/2"
-    assert protocol.quantize_duration(0.48) == "1/2"
-    assert protocol.quantize_duration(1 / 3 + 0.01) == "1/3"
-    assert protocol.quantize_duration(1.5) == "3/2"
-    assert protocol.quantize_duration(9.0) == "4"
-    assert protocol.quantize_duration(0.001) == "1/12"
-    for duration in protocol.DURATIONS:
-        assert protocol.quantize_duration(protocol.duration_beats(duration)) == duration
-    for bad in (0, -1, "1", None):
-        with pytest.raises(ValueError, match="expected a positive number of beats"):
-            protocol.quantize_duration(bad)
-    with pytest.raises(ValueError, match="bad duration '5/4': expected one of 1/12"):
+def test_durations_dynamics_and_beats_to_ms():
+    assert [protocol.duration_beats(d) for d in ("1/12", "3/8", "1", "4")] == [1 / 12, 0.375,
+                                                                               1, 4]
+    assert [protocol.dynamic_velocity(d) for d in protocol.DYNAMICS] == list(protocol.VELOCITIES)
+    assert protocol.beats_to_ms(1, 120) == 500 and protocol.beats_to_ms(1 / 3, 100) == 200
+    with pytest.raises(ValueError, match="bad duration '5/4', expected one of 1/12"):
         protocol.duration_beats("5/4")
-
-
-def test_velocities_quantize_to_dynamics():
-    assert protocol.quantize_velocity(90) == "f"
-    assert protocol.quantize_velocity(1) == "ppp"
-    assert protocol.quantize_velocity(127) == "fff"
-    for dynamic in protocol.DYNAMICS:
-        assert protocol.quantize_velocity(protocol.dynamic_velocity(dynamic)) == dynamic
-    with pytest.raises(ValueError, match="bad velocity 0: expected an integer 1-127"):
-        protocol.quantize_velocity(0)
-    with pytest.raises(ValueError, match="bad dynamic 'loud': expected one of ppp"):
+    with pytest.raises(ValueError, match="bad dynamic 'loud', expected one of ppp"):
         protocol.dynamic_velocity("loud")
 
 
@@ -108,64 +91,12 @@ def test_events_round_trip():
     ("B2:5/4", "bad duration '5/4'"),
     ("B2:1:loud", "bad dynamic 'loud'"),
     ("H2:1", "bad note 'H2'"),
+    (None, "bad event None, expected text"),
 ])
 def test_bad_events(text, message):
     with pytest.raises(ValueError) as error:
         protocol.parse_event(text)
     assert str(error.value).startswith(message)
-
-
-def voicer_run(tokens):
-    voicer = protocol.Voicer()
-    return [voicer.step(protocol.parse_token(t)) + (list(voicer.held),) for t in tokens]
-
-
-def test_voicer_sorts_a_full_chord_bass_to_soprano():
-    (moves, released, held), = voicer_run(["C3.E4.G4.C5"])
-    assert held == [48, 64, 67, 72]
-    assert moves == [(0, 48), (1, 64), (2, 67), (3, 72)]
-    assert released == []
-
-
-def test_voicer_moves_only_the_voice_that_moves_and_keeps_held_notes():
-    steps = voicer_run(["C3.E4.G4.C5", "D5", "B2", "F4.A4"])
-    assert steps[1] == ([(3, 74)], [72], [48, 64, 67, 74])
-    assert steps[2] == ([(0, 47)], [48], [47, 64, 67, 74])
-    assert steps[3] == ([(1, 65), (2, 69)], [64, 67], [47, 65, 69, 74])
-
-
-def test_voicer_repeated_note_restrikes_its_voice():
-    steps = voicer_run(["C3.E4.G4.C5", "C5"])
-    assert steps[1] == ([(3, 72)], [72], [48, 64, 67, 72])
-
-
-def test_voicer_keeps_voices_in_order_when_a_held_note_is_crossed():
-    # The tenor holds E4; a new note above it goes to the alto, not the tenor.
-    steps = voicer_run(["C3.E4.G4.C5", "A4"])
-    assert steps[1][2] == [48, 64, 69, 72]
-
-
-def test_voicer_rest_silences_everything_and_a_melody_goes_to_the_soprano():
-    steps = voicer_run(["C3.E4.G4.C5", "R", "C4", "E4"])
-    assert steps[1] == ([(0, None), (1, None), (2, None), (3, None)], [48, 64, 67, 72],
-                        [None] * 4)
-    assert steps[2] == ([(3, 60)], [], [None, None, None, 60])
-    assert steps[3] == ([(3, 64)], [60], [None, None, None, 64])
-
-
-def test_voicer_big_chords_keep_outer_notes_and_extras_last_one_event():
-    steps = voicer_run(["C3.E3.G3.C4.E4.G4", "A4"])
-    assert steps[0][2] == [48, 55, 60, 67]
-    assert steps[1][1] == [52, 64, 67]  # the extras E3 and E4, then the soprano's G4
-
-
-def test_voicer_unison_release_keeps_the_note_still_held_elsewhere():
-    voicer = protocol.Voicer(voices=2)
-    voicer.step((60,))
-    voicer.step((60, 67))
-    moves, released = voicer.step((59,))
-    assert voicer.held == [59, 67]
-    assert released == [60]
 
 
 def test_topics():
@@ -174,64 +105,122 @@ def test_topics():
     assert protocol.voice_topic("bass", "studio/bach") == "studio/bach/voice/bass"
     assert protocol.status_topic() == "playbach/status"
     assert protocol.control_topic() == "playbach/control"
-    with pytest.raises(ValueError, match="bad voice 4: expected 0-3 or one of bass"):
-        protocol.voice_topic(4)
+    for bad in (4, True, 1.0, "Bass"):
+        with pytest.raises(ValueError, match="expected 0-3 or bass/tenor/alto/soprano"):
+            protocol.voice_topic(bad)
 
 
-def test_event_payload_round_trip_and_reads_well():
-    payload = protocol.encode_event(7, (45, 56), (500, 250), "1/2", "f", 120, 1764160000123)
-    event = protocol.decode_event(payload)
+def event_payload(**change):
+    event = json.loads(wire.encode(protocol.EVENT, 7, (45, 56), [500, 250], "1/2", "f", 120,
+                                   1764160000123))
+    event.update(change)
+    return json.dumps(event)
+
+
+def test_event_payload_round_trips_with_its_derived_fields():
+    payload = event_payload()
+    event = protocol.decode(protocol.EVENT, payload)
     assert event == json.loads(payload)
-    assert event["token"] == "A2.G#3"
-    assert event["ms"] == 250 and event["beats"] == 0.5 and event["velocity"] == 96
-    rest = protocol.decode_event(protocol.encode_event(8, (), (), "1", None, 60, 0))
-    assert rest["token"] == "R" and rest["ms"] == 1000 and rest["velocity"] == 0
+    assert list(event) == ["v", "seq", "token", "notes", "holds_ms", "duration", "beats", "ms",
+                           "dynamic", "velocity", "bpm", "at"]  # as schema 1 always sent them
+    assert (event["token"], event["beats"], event["ms"], event["velocity"]) == \
+        ("A2.G#3", 0.5, 250, 96)
+    rest = protocol.decode(protocol.EVENT, wire.encode(protocol.EVENT, 8, (), [], "1", None,
+                                                       60, 0))
+    assert (rest["token"], rest["ms"], rest["velocity"], rest["dynamic"]) == ("R", 1000, 0, None)
+    assert wire.message(protocol.EVENT, 9, (60,), [1], "1/3", "p", 72, 0)["ms"] == 278
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"v": 2}, "bad event field 'v': 2, expected schema version 1"),
-    ({"seq": -1}, "bad event field 'seq': -1, expected an integer >= 0"),
-    ({"notes": [45, 200]}, "bad event field 'notes': 200, expected integers 0-127"),
-    ({"notes": "A2"}, "bad event field 'notes': 'A2', expected a list"),
-    ({"holds_ms": [1]}, "bad event field 'holds_ms': expected one length per note"),
-    ({"token": "A2.G3"}, "bad event field 'token': 'A2.G3' does not name the notes"),
-    ({"duration": "5/4"}, "bad duration '5/4'"),
+    ({"v": 2}, "bad event field 'v': 2, expected one of 1"),
+    ({"seq": -1}, "bad event field 'seq': -1, expected an integer 0-9007199254740991"),
+    ({"seq": 2 ** 53}, "bad event field 'seq': 9007199254740992, expected an integer"),
+    ({"seq": 7.0}, "bad event field 'seq': 7.0, expected an integer"),
+    ({"notes": [45, 200]}, "bad event field 'notes': [45, 200], expected up to 16 integers 0-127"),
+    ({"notes": "A2"}, "bad event field 'notes': 'A2', expected up to 16 integers"),
+    ({"notes": list(range(17))}, "bad event field 'notes': [0, 1, 2, 3"),
+    ({"holds_ms": [1]}, "bad event field 'holds_ms': [1], expected 2 integers 0-"),
+    ({"holds_ms": [1, None]}, "bad event field 'holds_ms': [1, None], expected 2 integers"),
+    ({"duration": "5/4"}, "bad event field 'duration': '5/4', expected one of 1/12 1/8"),
+    ({"duration": []}, "bad event field 'duration': [], expected one of"),
     ({"bpm": "fast"}, "bad event field 'bpm': 'fast', expected a number 20-1000"),
+    ({"bpm": 1e999}, "bad event field 'bpm': inf, expected a number 20-1000"),
+    ({"dynamic": None}, "bad dynamic None, expected one of ppp"),
+    ({"dynamic": "loud"}, "bad event field 'dynamic': 'loud', expected one of ppp"),
+    ({"token": "A2.G3"}, "bad event field 'token': 'A2.G3', expected 'A2.G#3' (derived)"),
+    ({"token": None}, "bad event field 'token': None, expected text"),
     ({"velocity": 300}, "bad event field 'velocity': 300, expected an integer 0-127"),
+    ({"velocity": 80}, "bad event field 'velocity': 80, expected 96 (derived)"),
+    ({"beats": 1}, "bad event field 'beats': 1, expected 0.5 (derived)"),
+    ({"ms": 252}, "bad event field 'ms': 252, expected 250.0 (derived)"),
+    ({"at": True}, "bad event field 'at': True, expected an integer"),
 ])
 def test_bad_event_payloads_name_the_field(change, message):
-    event = json.loads(protocol.encode_event(7, (45, 56), (500, 250), "1/2", "f", 120, 0))
-    event.update(change)
     with pytest.raises(ValueError) as error:
-        protocol.decode_event(json.dumps(event))
+        protocol.decode(protocol.EVENT, event_payload(**change))
     assert str(error.value).startswith(message)
 
 
-def test_unreadable_payloads():
-    with pytest.raises(ValueError, match="bad event payload: not JSON"):
-        protocol.decode_event(b"{nope")
-    with pytest.raises(ValueError, match="bad event payload: not UTF-8 text"):
-        protocol.decode_event(b"\xff\xfe")
-    with pytest.raises(ValueError, match="bad voice payload: expected a JSON object"):
-        protocol.decode_voice("[1, 2]")
+def test_derived_integers_may_be_a_rounding_apart():
+    """A single-precision board rounds ms on its own side of .5: one ms either way passes."""
+    for ms in (249, 251):
+        assert protocol.decode(protocol.EVENT, event_payload(ms=ms))["ms"] == ms
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"{nope", "bad event payload: not JSON: '{nope'"),
+    (b"\xff\xfe", "bad event payload: not UTF-8 text"),
+    ("[1, 2]", "bad event payload: expected a JSON object"),
+    ("null", "bad event payload: expected a JSON object"),
+    (None, "bad event payload: NoneType, not bytes or text"),
+    ({"v": 1}, "bad event payload: dict, not bytes or text"),
+    (b"[" * 9 + b"]" * 9, "bad event payload: over 8 brackets"),
+    (b"[" * 100000, "bad event payload: 100000 bytes, more than 4096"),
+    (event_payload(notes=[60] * 20000, holds_ms=[1] * 20000), "bad event payload: 140171 bytes"),
+])
+def test_unreadable_payloads(payload, message):
+    with pytest.raises(ValueError) as error:
+        protocol.decode(protocol.EVENT, payload)
+    assert str(error.value).startswith(message)
 
 
 def test_voice_payloads():
-    message = protocol.decode_voice(protocol.encode_voice(3, "soprano", 72, 96, 480, 10))
-    assert (message["voice"], message["name"], message["ms"]) == ("soprano", "C5", 480)
-    silence = protocol.decode_voice(protocol.encode_voice(4, 0, None, 96, 0, 11))
+    sounding = protocol.decode(protocol.VOICE, wire.encode(protocol.VOICE, 3, "soprano", 72, 96,
+                                                           480, 10))
+    assert (sounding["voice"], sounding["name"], sounding["ms"]) == ("soprano", "C5", 480)
+    silence = protocol.decode(protocol.VOICE, wire.encode(protocol.VOICE, 4, "bass", None, 0,
+                                                          0, 11))
     assert (silence["voice"], silence["note"], silence["name"]) == ("bass", None, "R")
-    with pytest.raises(ValueError, match="bad voice field 'note': 130"):
-        protocol.decode_voice(json.dumps(dict(message, note=130)))
+    for change, message in (({"note": 130}, "bad voice field 'note': 130"),
+                            ({"name": "D5"}, "bad voice field 'name': 'D5', expected 'C5'"),
+                            ({"voice": 3}, "bad voice field 'voice': 3, expected one of bass"),
+                            ({"note": "C5"}, "bad voice field 'note': 'C5', expected an integer")):
+        with pytest.raises(ValueError) as error:
+            protocol.decode(protocol.VOICE, json.dumps(dict(sounding, **change)))
+        assert str(error.value).startswith(message)
 
 
 def test_status_payloads():
-    status = protocol.decode_status(protocol.encode_status("playing", {"bpm": 96}))
+    status = protocol.decode(protocol.STATUS, wire.encode(protocol.STATUS, "playing", bpm=96))
     assert status == {"v": 1, "state": "playing", "bpm": 96}
-    with pytest.raises(ValueError, match="bad state 'dancing'"):
-        protocol.encode_status("dancing")
-    with pytest.raises(ValueError, match="bad status field 'state'"):
-        protocol.decode_status('{"v": 1, "state": "dancing"}')
+    assert protocol.decode(protocol.STATUS, '{"v": 1, "state": "offline", "x": [1]}')["x"] == [1]
+    with pytest.raises(ValueError, match="bad status field 'state': 'dancing'"):
+        wire.encode(protocol.STATUS, "dancing")
+    for payload, message in (('{"v": 1, "state": "dancing"}', "field 'state': 'dancing'"),
+                             ('{"v": 1, "state": "paused", "bpm": 0}', "field 'bpm': 0"),
+                             ('{"v": 1, "state": "paused", "seed": "7"}', "field 'seed': '7'"),
+                             ('{"v": 1}', "payload: no field 'state'")):
+        with pytest.raises(ValueError, match="bad status " + re.escape(message)):
+            protocol.decode(protocol.STATUS, payload)
+
+
+def test_encoders_check_what_they_send():
+    with pytest.raises(ValueError, match="bad event field 'notes'"):
+        wire.encode(protocol.EVENT, 1, list(range(40, 60)), [1] * 20, "1", "f", 120, 0)
+    with pytest.raises(ValueError, match="bad dynamic None"):
+        wire.encode(protocol.EVENT, 1, (60,), [1], "1", None, 120, 0)
+    with pytest.raises(ValueError, match="bad voice field 'voice': 0"):
+        wire.encode(protocol.VOICE, 1, 0, 60, 80, 1, 0)
 
 
 @pytest.mark.parametrize("payload, control", [
@@ -247,28 +236,77 @@ def test_status_payloads():
     ('{"v": 1, "cmd": "seed", "value": 7}', {"v": 1, "cmd": "seed", "value": 7}),
 ])
 def test_control_commands(payload, control):
-    assert protocol.decode_control(payload) == control
+    assert wire.decode_control(payload) == control
 
 
 @pytest.mark.parametrize("payload, message", [
     ("", "bad control field 'cmd': '', expected one of pause play"),
     ("jump", "bad control field 'cmd': 'jump'"),
+    ('{"cmd": []}', "bad control field 'cmd': [], expected one of"),
+    ('{"cmd": {}}', "bad control field 'cmd': {}, expected one of"),
+    ('{"cmd": null}', "bad control field 'cmd': None"),
     ("tempo fast", "bad control field 'bpm': 'fast' is not a number"),
+    ("tempo nan", "bad control field 'bpm': nan, expected a number 20-1000"),
     ("tempo 5", "bad control field 'bpm': 5.0, expected a number 20-1000"),
     ('{"cmd": "tempo"}', "bad control field 'bpm': None, expected a number 20-1000"),
+    ('{"cmd": "tempo", "bpm": [90]}', "bad control field 'bpm': [90], expected a number"),
     ("top_k 2.5", "bad control field 'value': '2.5' is not a number"),
+    ("seed " + "9" * 5000, "bad control field 'value': '99999"),
     ('{"cmd": "temperature", "value": true}', "bad control field 'value': True"),
     ('{"cmd": "primer", "tokens": "B2 H2"}', "bad note 'H2'"),
+    ('{"cmd": "primer", "tokens": ["B2"]}', "bad control field 'tokens': ['B2'], expected text"),
+    ('{"cmd": "primer", "name": 7}', "bad control field 'name': 7, expected text"),
     ('{"v": 9, "cmd": "play"}', "bad control field 'v': 9"),
     ("{oops", "bad control payload: not JSON"),
+    ('{"cmd": ' * 10 + "1" + "}" * 10, "bad control payload: over 8 brackets"),
+    (b"tempo \xff", "bad control payload: not UTF-8 text"),
+    (12, "bad control payload: int, not bytes or text"),
+    ("primer " + "C4 " * 100000, "bad control payload: 300007 bytes, more than 262144"),
 ])
 def test_bad_control_commands(payload, message):
     with pytest.raises(ValueError) as error:
-        protocol.decode_control(payload)
+        wire.decode_control(payload)
     assert str(error.value).startswith(message)
 
 
 def test_encode_control_checks_what_it_encodes():
-    assert json.loads(protocol.encode_control("tempo", 100)) == {"cmd": "tempo", "bpm": 100}
+    assert json.loads(wire.encode_control("tempo", 100)) == {"cmd": "tempo", "bpm": 100}
     with pytest.raises(ValueError):
-        protocol.encode_control("tempo", 1001)
+        wire.encode_control("tempo", 1001)
+
+
+def readme_fields(table_name):
+    """The rows ``(field, type, range, sent)`` of the README's table of ``table_name``."""
+    text = README.read_text()
+    section = text[text.index("\n## The wire protocol"):]
+    section = section[:section.index("\n## ", 1)]
+    table = section[section.index("\n**%s**\n" % table_name) + 1:]
+    rows = []
+    for line in table.splitlines()[1:]:
+        if rows and not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if cells[0].startswith("`"):
+            rows.append((cells[0].strip("`"), cells[1], cells[2], cells[3]))
+    return rows
+
+
+def module_fields(table):
+    """The same rows, as the module's table says them."""
+    def bound(value):
+        return "2^53-1" if value == protocol.MAX_INTEGER else "%g" % value
+
+    rows = []
+    for name, kind, low, high, source in table[1]:
+        if isinstance(kind, tuple):
+            kind, span = "one of", " ".join("null" if k is None else k for k in kind)
+        else:
+            span = "" if low is None else "%s to %s" % (bound(low), bound(high))
+        sent = "derived" if callable(source) else {protocol.SENT: "yes"}.get(source, source)
+        rows.append((name, kind, span, sent))
+    return rows
+
+
+@pytest.mark.parametrize("name", ["EVENT", "VOICE", "STATUS"])
+def test_the_readme_tables_say_what_the_module_says(name):
+    assert readme_fields(name) == module_fields(getattr(protocol, name))

@@ -21,7 +21,9 @@ import playbach_protocol as protocol
 from conftest import free_port, midi_notes, playbach, wait_for_port
 from playbach.engine import primer as primers
 from playbach.engine.composer import Composer, model_file
-from playbach.engine.timeline import beats_to_ms, timed
+from playbach.engine.timeline import timed
+from playbach.live import wire
+from playbach.music import Voicer
 
 SEED = 11
 BPM = 600  # 1/2 beat = 50 ms: quick, and well inside what the protocol carries (<= 1000)
@@ -59,16 +61,17 @@ class Listener:
                 "timed out waiting for %s" % what
 
     def events(self):
-        return [protocol.decode_event(payload) for topic, payload, _ in list(self.messages)
-                if topic == protocol.events_topic(self.prefix)]
+        return self._decoded(protocol.EVENT, lambda t: t == protocol.events_topic(self.prefix))
 
     def voices(self):
-        return [protocol.decode_voice(payload) for topic, payload, _ in list(self.messages)
-                if topic.startswith(self.prefix + "/voice/")]
+        return self._decoded(protocol.VOICE, lambda t: t.startswith(self.prefix + "/voice/"))
 
     def statuses(self):
-        return [protocol.decode_status(payload) for topic, payload, _ in list(self.messages)
-                if topic == protocol.status_topic(self.prefix)]
+        return self._decoded(protocol.STATUS, lambda t: t == protocol.status_topic(self.prefix))
+
+    def _decoded(self, table, wanted):
+        return [protocol.decode(table, payload) for topic, payload, _ in list(self.messages)
+                if wanted(topic)]
 
     def publish(self, topic, payload, qos=1):
         self.client.publish(topic, payload, qos).wait_for_publish(TIMEOUT)
@@ -122,6 +125,11 @@ def wait_for_log(process, text):
     raise AssertionError("the server did not log %r" % text)
 
 
+def ms(beats):
+    """A length in beats as the server publishes it at BPM: whole ms."""
+    return round(protocol.beats_to_ms(beats, BPM))
+
+
 def expected_stream(model, count):
     """What the server should play: the same seed and primer, timed the same way."""
     composer = Composer(model_file(model), seed=SEED)
@@ -147,12 +155,12 @@ def test_events_and_voices_arrive_in_order(tiny_model, mosquitto, prefix, tmp_pa
     assert [(tuple(e["notes"]), e["duration"], e["dynamic"]) for e in events] == \
         [(t.notes, t.duration, t.dynamic) for t in expected]
     assert [e["holds_ms"] for e in events] == \
-        [[beats_to_ms(hold, BPM) for hold in t.holds] for t in expected]
+        [[ms(hold) for hold in t.holds] for t in expected]
     for earlier, later in zip(events, events[1:]):  # never early; onsets from the clock
         assert later["at"] - earlier["at"] >= earlier["ms"] - 1
 
     # Each voice message is one move of the shared Voicer over the same events.
-    voicer = protocol.Voicer()
+    voicer = Voicer()
     for notes, _, _ in primers.from_tokens(PRIMER).events:
         voicer.step(notes)
     moves = [(e["seq"], protocol.VOICES[voice], note, e["at"])
@@ -161,7 +169,7 @@ def test_events_and_voices_arrive_in_order(tiny_model, mosquitto, prefix, tmp_pa
     for t, event in zip(expected, events):
         velocity = event["velocity"]
         assert [(m["ms"], m["velocity"]) for m in listener.voices() if m["seq"] == event["seq"]] \
-            == [(beats_to_ms(hold, BPM), velocity if note is not None else 0)
+            == [(ms(hold), velocity if note is not None else 0)
                 for _, note, hold in t.moves]
 
     # The recording holds exactly what was published.
@@ -194,7 +202,7 @@ def test_controls_act_within_one_event(tiny_model, mosquitto, prefix):
         first = next(e["seq"] for e in listener.events() if e["bpm"] == 200)
         assert first <= seen + 2  # the event sounding then, at most, keeps the old tempo
 
-        sent(protocol.encode_control("temperature", 0.5))
+        sent(wire.encode_control("temperature", 0.5))
         sent('{"cmd": "top_k", "value": 8}')
         sent("top_p 0.9")
         listener.wait_for(lambda l: l.statuses()[-1].get("top_p") == 0.9, "top_p in status")
@@ -241,7 +249,7 @@ def test_status_is_retained_and_the_will_fires_on_kill(tiny_model, mosquitto, pr
         server.kill()
         server.wait(TIMEOUT)
     listener.wait_for(lambda l: l.statuses()[-1]["state"] == "offline", "the last will")
-    offline = protocol.decode_status(listener.messages[-1][1])
+    offline = protocol.decode(protocol.STATUS, listener.messages[-1][1])
     assert offline["model"] == Composer(model_file(tiny_model)).name
     # The recording was written while it played: at most the last second is missing.
     published = sum(len(e["notes"]) for e in listener.events())
@@ -349,12 +357,14 @@ def test_watch_shows_events_voices_gaps_and_malformed_messages():
     out = io.StringIO()
     watcher = Watcher(out, "pb")
     at = 1_700_000_000_000
-    watcher.show("pb/status", protocol.encode_status("playing", {"bpm": 90}))
-    watcher.show("pb/events", protocol.encode_event(1, (48, 64), (1000, 500), "1/2", "f", 90, at))
-    watcher.show("pb/voice/bass", protocol.encode_voice(1, 0, 48, 96, 1000, at))
-    watcher.show("pb/voice/alto", protocol.encode_voice(1, 2, 64, 96, 500, at))
-    watcher.show("pb/events", protocol.encode_event(2, (67,), (333,), "1/2", "p", 90, at + 600))
-    watcher.show("pb/events", protocol.encode_event(5, (), (), "1", None, 120, at + 999))
+    watcher.show("pb/status", wire.encode(protocol.STATUS, "playing", bpm=90))
+    watcher.show("pb/events", wire.encode(protocol.EVENT, 1, (48, 64), (1000, 500), "1/2", "f",
+                                          90, at))
+    watcher.show("pb/voice/bass", wire.encode(protocol.VOICE, 1, "bass", 48, 96, 1000, at))
+    watcher.show("pb/voice/alto", wire.encode(protocol.VOICE, 1, "alto", 64, 96, 500, at))
+    watcher.show("pb/events", wire.encode(protocol.EVENT, 2, (67,), (333,), "1/2", "p", 90,
+                                          at + 600))
+    watcher.show("pb/events", wire.encode(protocol.EVENT, 5, (), (), "1", None, 120, at + 999))
     watcher.show("pb/events", b'{"v": 1, "seq": 6, "notes": [200]}')
     watcher.show("pb/control", b"tempo 95")
     watcher.close()

@@ -12,8 +12,9 @@ import machine
 import network
 from umqtt.simple import MQTTClient
 
-from outputs import MIDI_BAUDRATE, Buzzer, MidiOut
-from player import LATE_MS, Player
+from playbach_outputs import MIDI_BAUDRATE, Buzzer, MidiOut
+from playbach_player import LATE_MS, Player
+from playbach_protocol import DEFAULT_PREFIX
 
 POLL_MS = 5
 WIFI_WAIT_MS = 15000
@@ -82,13 +83,14 @@ def main():
     config = load_config()
     broker = config["broker"]
     keepalive = broker.get("keepalive", 30)
-    player = Player(make_output(config), config.get("prefix", "playbach"),
+    player = Player(make_output(config), config.get("prefix", DEFAULT_PREFIX),
                     config.get("stream", "events"), config.get("late_ms", LATE_MS))
     client_id = "playbach-" + binascii.hexlify(machine.unique_id()).decode()
     client = MQTTClient(client_id, broker["host"], broker.get("port", 1883),
                         broker.get("user"), broker.get("password"), keepalive)
-    client.set_callback(
-        lambda topic, payload: player.message(topic.decode(), payload, time.ticks_ms()))
+    # The player takes the topic as it comes and never raises into the loop: a message it
+    # cannot use is counted and printed.
+    client.set_callback(lambda topic, payload: player.message(topic, payload, time.ticks_ms()))
     delay = 1
     while True:
         try:

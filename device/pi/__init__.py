@@ -1,6 +1,8 @@
-"""The Pi player (``playbach play``): the ESP32's player logic and MIDI output on CPython.
+"""The Pi player (``playbach play``): the boards' own player on a computer.
 
-``core`` and ``outputs`` are the very files the boards run (symlinks to device/esp32/), so a Pi
-and a board skip, count and silence alike; ``midi`` turns their bytes into mido messages for a
-port and a recording, and ``listen`` keeps the MQTT connection.
+The logic it shares with the boards lives beside the wire module, in ``shared/``:
+``playbach_player`` (what to play when) and ``playbach_outputs`` (``MidiOut``), so a Pi and a
+board skip, count and silence alike. Here: ``midi`` turns the bytes ``MidiOut`` writes into mido
+messages for a port and a recording, ``fluidsynth`` plays them, ``listen`` keeps the MQTT
+connection.
 """

@@ -11,7 +11,7 @@ def now_ms():
 
 
 class Listener:
-    """Feeds a :class:`~playbach.player.core.Player` from paho and from the clock.
+    """Feeds a :class:`playbach_player.Player` from paho and from the clock.
 
     Give :meth:`subscribe` and :meth:`on_message` to the connection (``playbach.live.
     connection.start``), then :meth:`run` until stopped.
@@ -27,8 +27,13 @@ class Listener:
             client.subscribe(topic)
 
     def on_message(self, client, userdata, message):
+        """paho's callback. The player counts and logs what it cannot use; whatever else fails
+        here is counted too, never raised into paho's network thread (it would die)."""
         with self.lock:
-            self.player.message(message.topic, message.payload, now_ms())
+            try:
+                self.player.message(message.topic, message.payload, now_ms())
+            except Exception as error:  # e.g. paho's message.topic on a topic not UTF-8
+                self.player.failed("a message", error)
 
     def run(self, stop, flush=None):
         """Release notes on time until the ``stop`` event is set, calling ``flush`` (if any)

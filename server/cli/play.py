@@ -24,9 +24,9 @@ from playbach.engine.synth import SynthError
 from playbach.live import connection
 from playbach.player import midi
 from playbach.player.fluidsynth import FluidSynth
-from playbach.player.core import LATE_MS, Player
 from playbach.player.listen import Listener
-from playbach.player.outputs import MidiOut
+from playbach_outputs import MidiOut
+from playbach_player import LATE_MS, Player
 
 log = logging.getLogger("playbach.player")
 
@@ -94,5 +94,5 @@ def run(args):
             if sink is not recorder:
                 sink.close()
     log.info("played %(played)d, stale %(stale)d, repeated %(repeated)d, "
-             "malformed %(malformed)d, missed %(missed)d" % player.counts)
+             "malformed %(malformed)d, missed %(missed)d, failed %(failed)d" % player.counts)
     return 0

@@ -2,7 +2,8 @@
 
 Subscribes to PREFIX/# and prints every event (seq, notes, duration, dynamic, which notes start
 and which are held, the voices that move), tempo changes, gaps in seq, the server's status and
-commands sent to it. A malformed message gets a one-line note and is otherwise ignored.
+commands sent to it. A malformed message gets a one-line note and is otherwise ignored; their
+count is the last line, on stderr.
 
 examples:
   playbach watch                          the embedded broker of 'playbach serve' on this machine
@@ -45,4 +46,6 @@ def run(args):
         client.disconnect()
         client.loop_stop()
         watcher.close()
+        print("playbach watch: %d malformed messages ignored" % watcher.malformed,
+              file=sys.stderr)
     return 0

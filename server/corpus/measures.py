@@ -4,6 +4,7 @@ A *voicing* is, per event, a tuple with one entry per voice (bass first): the MI
 voice starts at that event, or None where it holds, rests or is absent.
 """
 import playbach_protocol as protocol
+from playbach.music import Voicer
 
 PERFECT_CLASSES = (0, 7)  # unison/octave and fifth, in semitones modulo the octave
 
@@ -25,7 +26,7 @@ def part_voicings(piece, voices=len(protocol.VOICES)):
 def voicer_voicings(events, voices=len(protocol.VOICES)):
     """Return the voicings the shared :class:`Voicer` gives the events (what the network reads
     today, and what the voice topics carry)."""
-    voicer = protocol.Voicer(voices)
+    voicer = Voicer(voices)
     voicings = []
     for notes, _, _ in events:
         voicing = [None] * voices

@@ -33,6 +33,7 @@ import struct
 from collections import defaultdict, namedtuple
 
 import playbach_protocol as protocol
+from playbach import music
 
 DRUM_CHANNEL = 9  # channel 10 as musicians count
 DEFAULT_TOLERANCE = 1 / 24  # beats: notes starting this close together form one chord
@@ -295,7 +296,7 @@ def notes_to_events(notes, tolerance=DEFAULT_TOLERANCE, min_rest=DEFAULT_MIN_RES
         onset = chord[0].start
         sounding_until = max(sounding_until, max(note.end for note in chord))
         pitches = tuple(sorted(set(note.pitch for note in chord)))
-        dynamic = protocol.quantize_velocity(max(note.velocity for note in chord))
+        dynamic = music.quantize_velocity(max(note.velocity for note in chord))
         starts.append(chord)
         if i + 1 == len(chords):
             events.append((pitches, _duration(sounding_until - onset), dynamic))
@@ -311,7 +312,7 @@ def notes_to_events(notes, tolerance=DEFAULT_TOLERANCE, min_rest=DEFAULT_MIN_RES
 
 
 def _duration(beats):
-    return protocol.quantize_duration(max(beats, 1e-6))
+    return music.quantize_duration(max(beats, 1e-6))
 
 
 def event_parts(events, starts, part_of):

@@ -6,13 +6,15 @@ and notes beyond the four voices sound for their own event only. So an event's n
 and gives them back, in order, once every hold is known, or once ``horizon`` events have piled up
 behind one, in which case the hold is capped at the end of what has been generated.
 
-Everything here is in beats (quarter notes, as exact fractions); :func:`beats_to_ms` turns beats
-into milliseconds at a tempo. Pure: no clock, no I/O.
+Everything here is in beats (quarter notes, as exact fractions);
+:func:`playbach_protocol.beats_to_ms` turns beats into milliseconds at a tempo. Pure: no clock,
+no I/O.
 """
 from collections import deque, namedtuple
 from fractions import Fraction
 
 import playbach_protocol as protocol
+from playbach.music import Voicer
 
 DEFAULT_HORIZON = 64  # events: how far to look ahead for a voice's next move
 
@@ -28,11 +30,6 @@ def duration_fraction(duration):
     return Fraction(duration)
 
 
-def beats_to_ms(beats, bpm):
-    """Milliseconds (an integer) that ``beats`` last at ``bpm`` beats per minute."""
-    return round(beats * 60000 / bpm)
-
-
 class _Pending:
     def __init__(self, event, onset, moves):
         self.event, self.onset, self.moves = event, onset, moves
@@ -44,7 +41,7 @@ class Timeline:
 
     def __init__(self, voices=len(protocol.VOICES), horizon=DEFAULT_HORIZON):
         self.horizon = horizon
-        self.voicer = protocol.Voicer(voices)
+        self.voicer = Voicer(voices)
         self.reset()
 
     def reset(self):

@@ -5,6 +5,8 @@ not drift; a tempo change re-anchors at the next onset. Pure: the caller passes 
 """
 from fractions import Fraction
 
+from playbach_protocol import beats_to_ms
+
 
 class Clock:
     """The moment (seconds, ``time.monotonic()``) the next event is due."""
@@ -16,7 +18,7 @@ class Clock:
     @property
     def due(self):
         """When the next event sounds."""
-        return self.anchor + float(self.beats) * 60 / self.bpm
+        return self.anchor + beats_to_ms(float(self.beats), self.bpm) / 1000
 
     def advance(self, beats):
         """The event due has sounded; the next is ``beats`` later."""

@@ -59,7 +59,7 @@ def _listen(port, events, bpm, server):
 
     def on_message(client, userdata, message):
         received = time.time() * 1000
-        arrived.append(received - protocol.decode_event(message.payload)["at"])
+        arrived.append(received - protocol.decode(protocol.EVENT, message.payload)["at"])
         if len(arrived) == events:
             done.set()
 

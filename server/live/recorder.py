@@ -7,6 +7,7 @@ A kill loses at most the last second.
 import logging
 import threading
 
+import playbach_protocol as protocol
 from playbach.engine.midifile import MidiNote, write_midi
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,11 @@ class Recorder:
         return self
 
     def add(self, event):
-        """Record one published event (a dict as :func:`playbach_protocol.decode_event` gives)."""
+        """Record one published event (a dict of ``playbach_protocol.EVENT``'s fields)."""
         with self.lock:
             if self.start_ms is None:
                 self.start_ms, self.bpm = event["at"], event["bpm"]
-            beat_ms = 60000 / self.bpm
+            beat_ms = protocol.beats_to_ms(1, self.bpm)
             start = (event["at"] - self.start_ms) / beat_ms
             for pitch, hold in zip(event["notes"], event["holds_ms"]):
                 self.notes.append(MidiNote(start, hold / beat_ms, pitch, event["velocity"]))

@@ -6,6 +6,7 @@ is waiting on the control queue, so commands act at once and take effect within 
 Generation runs ahead in its own thread (:mod:`playbach.live.ahead`). MQTT runs in paho's
 network thread, which only decodes controls and queues them.
 """
+import json
 import logging
 import queue
 import random
@@ -13,7 +14,7 @@ import time
 
 import playbach_protocol as protocol
 from playbach.engine import primer as primers
-from playbach.engine.timeline import beats_to_ms
+from playbach.live import wire
 from playbach.live.ahead import Ahead
 from playbach.live.clock import Clock
 
@@ -57,10 +58,15 @@ class LiveServer:
             self.controls.put(None)  # wakes playback, waiting for this first connection
 
     def on_message(self, client, userdata, message):
+        """paho's callback: queue the control; count and log one that cannot be used. Nothing
+        may raise into paho's network thread: it would die, and no control would work again."""
+        topic = protocol.control_topic(self.prefix)  # the only subscription
         try:
-            self.controls.put(protocol.decode_control(message.payload))
+            self.controls.put(wire.decode_control(message.payload))
         except ValueError as error:
-            self._reject(message.topic, error)
+            self._reject(topic, error)
+        except Exception as error:  # a bug: counted and logged like a bad control
+            self._reject(topic, "%s: %s" % (type(error).__name__, error))
 
     def _reject(self, topic, reason):
         self.invalid_controls += 1
@@ -178,18 +184,22 @@ class LiveServer:
     def _publish(self, timed):
         self.seq += 1
         at = round((self.clock.due + self.wall) * 1000)
-        holds = [beats_to_ms(hold, self.bpm) for hold in timed.holds]
-        payload = protocol.encode_event(self.seq, timed.notes, holds, timed.duration,
-                                        timed.dynamic, self.bpm, at)
-        self.client.publish(protocol.events_topic(self.prefix), payload)
-        velocity = protocol.dynamic_velocity(timed.dynamic) if timed.notes else 0
+        event = wire.message(protocol.EVENT, self.seq, timed.notes,
+                             [self._ms(hold) for hold in timed.holds], timed.duration,
+                             timed.dynamic, self.bpm, at)
+        self.client.publish(protocol.events_topic(self.prefix), json.dumps(event))
         for voice, note, hold in timed.moves:
-            self.client.publish(protocol.voice_topic(voice, self.prefix), protocol.encode_voice(
-                self.seq, voice, note, velocity, beats_to_ms(hold, self.bpm), at))
+            velocity = 0 if note is None else event["velocity"]
+            self.client.publish(protocol.voice_topic(voice, self.prefix), wire.encode(
+                protocol.VOICE, self.seq, protocol.VOICES[voice], note, velocity,
+                self._ms(hold), at))
         if self.recorder:
-            self.recorder.add(protocol.decode_event(payload))
+            self.recorder.add(event)
         log.debug("%d %s", self.seq, protocol.format_event(timed.notes, timed.duration,
                                                            timed.dynamic))
+
+    def _ms(self, beats):
+        return round(protocol.beats_to_ms(beats, self.bpm))
 
     def _settings(self):
         generator = self.composer.generator
@@ -199,7 +209,7 @@ class LiveServer:
                 "invalid_controls": self.invalid_controls}
 
     def _status(self, state):
-        return protocol.encode_status(state, dict(self._settings(), seq=self.seq))
+        return wire.encode(protocol.STATUS, state, seq=self.seq, **self._settings())
 
     def _publish_status(self, always=False):
         """Publish the status (retained) if the state or a setting changed since last time

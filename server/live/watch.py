@@ -8,9 +8,10 @@
 ``o`` marks a note starting, ``|`` one still held (from ``holds_ms``), ``.`` a C. The voices
 that move follow as they arrive (``B:`` bass ... ``S:`` soprano, ``-`` silence). Gaps in ``seq``,
 tempo changes, the server's status, commands on the control topic and malformed messages each
-get a line of their own.
+get a line of their own; malformed messages are counted too.
 """
 import playbach_protocol as protocol
+from playbach.live import wire
 
 LOW, HIGH = 36, 84  # C2-C6: the piano roll's range; notes beyond show at its edges as < >
 
@@ -25,6 +26,7 @@ class Watcher:
         self.bpm = None
         self.sounding = []  # (pitch, Unix ms when it stops)
         self.line_open = False  # an event line waiting for its voices
+        self.malformed = 0  # messages it could not show, whatever the reason
 
     def header(self):
         octaves = "".join("C%-11d" % (n // 12 - 1) for n in range(LOW, HIGH + 1, 12))
@@ -35,22 +37,28 @@ class Watcher:
         return self.limit is not None and self.events >= self.limit
 
     def on_message(self, client, userdata, message):
-        """paho's callback: show one message."""
-        self.show(message.topic, message.payload)
+        """paho's callback: show one message. Nothing raises into paho's network thread."""
+        try:
+            self.show(message.topic, message.payload)
+        except Exception as error:  # a bug, or a topic paho cannot decode: shown, counted
+            self.malformed += 1
+            self._line("! cannot show a message: %s: %s" % (type(error).__name__, error))
 
     def show(self, topic, payload):
         kind = topic[len(self.prefix) + 1:] if topic.startswith(self.prefix + "/") else topic
         try:
             if kind == "events":
-                self._event(protocol.decode_event(payload))
+                self._event(protocol.decode(protocol.EVENT, payload))
             elif kind.startswith("voice/"):
-                self._voice(protocol.decode_voice(payload))
+                self._voice(protocol.decode(protocol.VOICE, payload))
             elif kind == "status":
-                self._status(protocol.decode_status(payload))
+                self._status(protocol.decode(protocol.STATUS, payload))
             elif kind == "control":
-                control = protocol.decode_control(payload)
-                self._line("control: " + " ".join(str(value) for value in control.values()))
+                control = wire.decode_control(payload)
+                self._line("control: " + " ".join("%.60s" % (value,)
+                                                  for value in control.values()))
         except ValueError as error:
+            self.malformed += 1
             self._line("! malformed message on %s: %s" % (topic, error))
 
     def close(self):

@@ -16,6 +16,7 @@ vocabulary it was trained with.
 import numpy as np
 
 import playbach_protocol as protocol
+from playbach.music import Voicer
 
 PAD = "<pad>"
 END = "<end>"
@@ -112,7 +113,7 @@ class Voicing:
 
     def reset(self):
         """Silence every voice, as at the start of a piece."""
-        self._voicer = protocol.Voicer()
+        self._voicer = Voicer()
         self._notes = []  # of the event being spelled
         self.current = self._symbols()
 

@@ -4,8 +4,8 @@ import binascii
 import json
 
 import machine
-from outputs import Buzzer, MidiOut
-from player import Player
+from playbach_outputs import Buzzer, MidiOut
+from playbach_player import Player
 
 with open("/plan.json") as file:
     plan = json.load(file)

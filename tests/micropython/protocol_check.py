@@ -32,38 +32,48 @@ show("seed", " ".join(protocol.format_token(protocol.parse_token(t)) for t in se
 show("names", [protocol.midi_to_note(n) for n in range(128)])
 show("numbers", [protocol.note_to_midi(protocol.midi_to_note(n)) for n in range(128)])
 show("flats", [protocol.note_to_midi(n) for n in ("Bb3", "Cb4", "B#3", "Eb-1")])
-show("frequencies", [protocol.note_frequency(n) for n in (21, 60, 69, 108)])
-for bad in ("H2", "c4", "C", "C#x", "C--1", "G#9", "A2.A2", "A2..B2", "", 7):
+for bad in ("H2", "c4", "C", "C#x", "C--1", "C10", "G#9", "A2.A2", "A2..B2", "", 7, None):
     show("bad token %r" % (bad,), error_of(protocol.parse_token, bad))
-show("durations", [protocol.quantize_duration(b) for b in (0.01, 0.1, 0.26, 0.49, 0.7, 1.1,
-                                                           1.4, 2.4, 2.6, 3.9, 20)])
-show("bad duration", error_of(protocol.quantize_duration, 0))
-show("dynamics", [protocol.quantize_velocity(v) for v in (1, 40, 64, 72, 90, 100, 127)])
-show("bad velocity", error_of(protocol.quantize_velocity, 128))
+show("beats", [protocol.duration_beats(d) for d in protocol.DURATIONS])
+show("velocities", [protocol.dynamic_velocity(d) for d in protocol.DYNAMICS])
+show("ms", [protocol.beats_to_ms(b, 72) for b in (1 / 12, 0.5, 1, 4)])
 for text in ("A2.G#3:1/2:mf", "R:1/12", "B2", "R:1/2:mf", "C4:4:fff"):
     show("event " + text, protocol.parse_event(text))
-for bad in ("B2:1/2:mf:x", "B2:5/4", "B2:1:loud"):
-    show("bad event " + bad, error_of(protocol.parse_event, bad))
-
-voicer = protocol.Voicer()
-for token in ("C3.E4.G4.C5", "D5", "B2", "F4.A4", "F4", "A4", "R", "C4", "E4", "G3.C4",
-              "C3.E3.G3.C4.E4.G4", "A4"):
-    moves, released = voicer.step(protocol.parse_token(token))
-    show("voices " + token, [moves, released, voicer.held])
-
+    show("format " + text, protocol.format_event(*protocol.parse_event(text)))
+for bad in ("B2:1/2:mf:x", "B2:5/4", "B2:1:loud", 5):
+    show("bad event %r" % (bad,), error_of(protocol.parse_event, bad))
 show("topics", [protocol.events_topic(), protocol.voice_topic(3), protocol.voice_topic("bass", "x"),
                 protocol.status_topic(), protocol.control_topic("a/b")])
-event = protocol.encode_event(7, (45, 56), (500, 250), "1/2", "f", 120, 1764160000123)
-show("event payload", protocol.decode_event(event))
-show("event payload bytes", protocol.decode_event(event.encode()))
-broken = json.loads(event)
-broken["notes"] = [45, 200]
-show("bad event payload", error_of(protocol.decode_event, json.dumps(broken)))
-show("not json", error_of(protocol.decode_event, b"{nope"))
-show("voice payload", protocol.decode_voice(protocol.encode_voice(3, "soprano", 72, 96, 480, 1)))
-show("silence payload", protocol.decode_voice(protocol.encode_voice(4, 0, None, 96, 0, 2)))
-show("status payload", protocol.decode_status(protocol.encode_status("paused", {"bpm": 90})))
-for payload in ("pause", "tempo 90", '{"cmd": "top_k", "value": 20}', "primer bwv269",
-                '{"cmd": "primer", "tokens": "B2 A2:1/2"}', "tempo fast", "tempo 5", "jump",
-                '{"cmd": "seed", "value": -1}', "{oops"):
-    show("control " + payload, error_of(protocol.decode_control, payload))
+show("bad voice", error_of(protocol.voice_topic, 4))
+
+event = {"v": 1, "seq": 7, "token": "A2.G#3", "notes": [45, 56], "holds_ms": [500, 250],
+         "duration": "1/2", "beats": 0.5, "ms": 250, "dynamic": "f", "velocity": 96, "bpm": 120,
+         "at": 1764160000123}
+show("event payload", protocol.decode(protocol.EVENT, json.dumps(event)))
+show("event payload bytes", protocol.decode(protocol.EVENT, json.dumps(event).encode()))
+third = dict(event, duration="1/3", beats=1 / 3, ms=278, bpm=72)
+show("event payload thirds", protocol.decode(protocol.EVENT, json.dumps(third)))
+rest = dict(event, token="R", notes=[], holds_ms=[], dynamic=None, velocity=0)
+show("rest payload", protocol.decode(protocol.EVENT, json.dumps(rest)))
+for field, value in (("notes", [45, 200]), ("notes", list(range(17))), ("holds_ms", [1]),
+                     ("token", "A2.G3"), ("velocity", 80), ("beats", 1), ("ms", 260),
+                     ("seq", -1), ("seq", 2 ** 53), ("at", True), ("bpm", "fast"),
+                     ("dynamic", None), ("v", 2)):
+    broken = dict(event)
+    broken[field] = value
+    show("bad event %s %r" % (field, value),
+         error_of(protocol.decode, protocol.EVENT, json.dumps(broken)))
+for payload in (b"{nope", b"\xff\xfe", "[1, 2]", None, 5, b"[" * 9, b"x" * 4097):
+    show(("unreadable %r" % (payload,))[:40], error_of(protocol.decode, protocol.EVENT, payload))
+voice = {"v": 1, "seq": 3, "voice": "soprano", "note": 72, "name": "C5", "velocity": 96,
+         "ms": 480, "at": 1}
+show("voice payload", protocol.decode(protocol.VOICE, json.dumps(voice)))
+silence = dict(voice, note=None, name="R", velocity=0)
+show("silence payload", protocol.decode(protocol.VOICE, json.dumps(silence)))
+renamed = json.dumps(dict(voice, name="D5"))
+show("bad voice name", error_of(protocol.decode, protocol.VOICE, renamed))
+status = '{"v": 1, "state": "paused", "bpm": 90, "model": "m", "seed": 7, "future": [1]}'
+show("status payload", protocol.decode(protocol.STATUS, status))
+show("bad status", error_of(protocol.decode, protocol.STATUS, '{"v": 1, "state": "dancing"}'))
+show("loaded control", protocol.load('{"cmd": "tempo"}', "control", 100, False))
+show("control text", error_of(protocol.text_of, b"tempo \xff", "control", 100))

@@ -3,7 +3,8 @@
 Pure logic, no hardware and no network: the caller hands it each message with the local time in
 ms (``time.ticks_ms()`` on a board) and calls :meth:`Player.tick` often; it starts and releases
 notes on an output that has ``play(notes, velocity)``, ``release(notes)`` and ``silence()``.
-The same file runs on MicroPython (the ESP32 player) and on CPython (the Pi player).
+One player for every device: the boards run this file (``device/esp32/main.py``), and so does
+``playbach play`` on a computer (``playbach.player``).
 """
 import playbach_protocol as protocol
 
@@ -49,25 +50,36 @@ class Player:
         self.last_seq = None
         self.baseline = None
         self.stale_since = None
-        self.counts = {"played": 0, "stale": 0, "repeated": 0, "malformed": 0, "missed": 0}
+        self.counts = {"played": 0, "stale": 0, "repeated": 0, "malformed": 0, "missed": 0,
+                       "failed": 0}
 
     def topics(self):
         """The topics to subscribe to."""
         return (self.stream, self.status)
 
     def message(self, topic, payload, now):
-        """Take one MQTT message that arrived at local time ``now``; bad payloads are counted,
-        logged and ignored."""
+        """Take one MQTT message (topic as text or bytes) that arrived at local time ``now``.
+        Nothing raises out of here, into the MQTT loop: bad payloads are counted as malformed,
+        anything else that fails (a bug, memory) as failed; each is logged in one line."""
         try:
+            if not isinstance(topic, str):
+                topic = topic.decode()
             if topic == self.status:
-                self._status(protocol.decode_status(payload))
+                self._status(protocol.decode(protocol.STATUS, payload))
             elif topic == self.stream and self.events:
-                self._event(protocol.decode_event(payload), now)
+                self._event(protocol.decode(protocol.EVENT, payload), now)
             elif topic == self.stream:
-                self._voice(protocol.decode_voice(payload), now)
-        except ValueError as error:
+                self._voice(protocol.decode(protocol.VOICE, payload), now)
+        except ValueError as error:  # UnicodeError too: a topic that is not UTF-8
             self.counts["malformed"] += 1
             self.log("%s: ignored: %s" % (topic, error))
+        except Exception as error:
+            self.failed(topic, error)
+
+    def failed(self, topic, error):
+        """Count and log what went wrong with a message, short of a bad payload."""
+        self.counts["failed"] += 1
+        self.log("%s: failed: %s: %s" % (topic, type(error).__name__, error))
 
     def tick(self, now):
         """Release the notes whose time is up."""
@@ -88,8 +100,7 @@ class Player:
 
     def _event(self, event, now):
         if self._fresh(event, now) and event["notes"]:
-            # The velocity of the dynamic the decoder checked, not the unchecked copy beside it.
-            self.output.play(event["notes"], protocol.dynamic_velocity(event["dynamic"]))
+            self.output.play(event["notes"], event["velocity"])
             for note, hold in zip(event["notes"], event["holds_ms"]):
                 self.due[note] = ticks_add(now, min(hold, LONGEST_MS))
 

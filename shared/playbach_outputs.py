@@ -1,12 +1,20 @@
-"""What a board plays on: a piezo buzzer (PWM) or a MIDI synth (UART at 31250 baud).
+"""What a player plays on: a piezo buzzer (PWM, on a board) or a MIDI synth (a board's UART at
+31250 baud; ``playbach play`` gives :class:`MidiOut` its ``playbach.player.midi.Wire`` instead).
 
 Both take ``play(notes, velocity)``, ``release(notes)`` and ``silence()`` from the player.
 """
-from playbach_protocol import note_frequency, voice_index
+import math
+
+from playbach_protocol import voice_index
 
 MIDI_BAUDRATE = 31250
 NOTE_OFF, NOTE_ON, CONTROL, PROGRAM = 0x80, 0x90, 0xB0, 0xC0
 ALL_NOTES_OFF = 123
+
+
+def note_frequency(midi):
+    """The equal-tempered frequency in Hz of a MIDI note (A4 = 69 = 440 Hz)."""
+    return 440.0 * math.pow(2.0, (midi - 69) / 12.0)
 
 
 class Buzzer:
