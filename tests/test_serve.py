@@ -233,6 +233,32 @@ def test_controls_act_within_one_event(tiny_model, mosquitto, prefix):
     assert "Traceback" not in stderr
 
 
+def test_a_primer_of_20000_events_is_cut_to_the_context_while_the_music_plays_on(
+        tiny_model, mosquitto, prefix):
+    listener = Listener(mosquitto.host, mosquitto.port, prefix)
+    server = serve(tiny_model, *broker_args(mosquitto, prefix), "--bpm", 300)
+    control = protocol.control_topic(prefix)
+    tokens = " ".join(["C3.E4.G4.C5", "D5:1/2", "B2.D4.G4.D5:1/2:f", "R"] * 5000)
+    try:
+        listener.wait_for(lambda l: len(l.events()) >= 5, "the first events")
+        listener.publish(control, json.dumps({"cmd": "primer", "tokens": tokens}))
+        listener.wait_for(lambda l: l.statuses()[-1]["primer"] == "tokens", "the new primer")
+        count = len(listener.events())
+        listener.wait_for(lambda l: len(l.events()) >= count + 10, "the new piece")
+    finally:
+        stderr = finish(server, signal.SIGTERM)
+        listener.close()
+    assert server.returncode == 0, stderr
+    assert "a primer of 20000 events on %s: keeping the last 10, the model's context" % control \
+        in stderr
+    assert "late (generation fell behind)" not in stderr
+    # The music never stopped: every onset follows the one before by its length.
+    events = listener.events()
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    for earlier, later in zip(events, events[1:]):
+        assert abs(later["at"] - earlier["at"] - earlier["ms"]) <= 1, (earlier, later)
+
+
 def test_status_is_retained_and_the_will_fires_on_kill(tiny_model, mosquitto, prefix,
                                                        tmp_path):
     record = tmp_path / "killed.mid"
@@ -400,6 +426,37 @@ def test_a_new_setting_plays_from_the_event_after_the_one_taken(tiny_model):
     finally:
         ahead.close()
     assert [(t.notes, t.duration, t.dynamic) for t in taken] == before + after
+
+
+def test_a_new_piece_takes_over_once_its_first_event_is_ready(tiny_model):
+    """What is ready plays on while a new piece is primed (held back here: the test holds the
+    lock the generator needs), then the new piece plays from its beginning."""
+    from playbach.live.ahead import READY, Ahead
+
+    first, second = primers.from_tokens(PRIMER), primers.from_tokens("G3.B3.D4.G4:1:f A3:1/2")
+
+    def piece(primer, seed, count):
+        composer = Composer(model_file(tiny_model), seed=seed)
+        composer.begin(primer)
+        return [composer.next_event() for _ in range(count)]
+
+    old, new = piece(first, SEED, 12), piece(second, 7, 12)
+    ahead = Ahead(Composer(model_file(tiny_model), seed=SEED), first).start()
+    try:
+        taken = [ahead.take(TIMEOUT) for _ in range(2)]
+        deadline = time.monotonic() + TIMEOUT
+        while len(ahead.ready) < READY and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with ahead.changed:  # the new piece cannot be primed meanwhile
+            ahead.restart(second, 7, keep_ready=True)
+            taken += [ahead.take(0) for _ in range(3)]
+        after = [ahead.take(TIMEOUT) for _ in range(8)]
+    finally:
+        ahead.close()
+    played = lambda events: [(e.notes, e.duration, e.dynamic) for e in events]  # noqa: E731
+    assert played(taken) == old[:5]
+    kept = next(k for k in range(READY + 1) if played(after)[k:] == new[:8 - k])
+    assert played(after)[:kept] == old[5:5 + kept]
 
 
 def test_bench_times_models_and_the_live_stream_through_both_brokers(tiny_model, tmp_path):

@@ -4,8 +4,9 @@ The thread keeps up to ``size`` timed events ready (their holds known, see
 :mod:`playbach.engine.timeline`); playback takes them one by one. Each event carries a snapshot
 of the music just after it, so that a new setting (temperature, top-k, top-p) can take effect
 from the event after the one taken last: :meth:`Ahead.rewind` drops what was generated beyond it
-and generates again from there. A restart (new seed or primer) starts a new piece. Events still
-being generated for music since dropped are thrown away.
+and generates again from there. A restart (new seed or primer) starts a new piece; priming it
+takes a while, so the events ready may be kept for playback until the new piece's first one is
+ready. Events still being generated for music since dropped are thrown away.
 """
 import logging
 import threading
@@ -26,6 +27,7 @@ class Ahead:
         self.timeline = Timeline()
         self.snapshots = deque()  # after each event in the timeline, not yet ready
         self.ready = deque()  # (timed event, snapshot after it)
+        self.old = 0  # how many of the first events ready are of the piece before a restart
         self.taken = None  # the snapshot after the event taken last
         self.changed = threading.Condition()
         self.request = ("begin", primer, None)  # what to do before generating on
@@ -38,9 +40,11 @@ class Ahead:
         self.thread.start()
         return self
 
-    def restart(self, primer, seed=None):
-        """Drop the events ready and start a new piece after ``primer`` (and with ``seed``)."""
-        self._ask(("begin", primer, seed))
+    def restart(self, primer, seed=None, keep_ready=False):
+        """Start a new piece after ``primer`` (and with ``seed``). The events ready are dropped
+        now, or, with ``keep_ready``, once the new piece's first event is ready: until then
+        :meth:`take` gives them."""
+        self._ask(("begin", primer, seed), keep_ready)
         self.taken = None  # nothing of the new piece is taken yet: nothing to rewind to
 
     def rewind(self):
@@ -58,7 +62,11 @@ class Ahead:
                 raise RuntimeError("generation failed: %s" % self.failure)
             if not self.ready:
                 return None
-            event, self.taken = self.ready.popleft()
+            event, snapshot = self.ready.popleft()
+            if self.old:
+                self.old -= 1  # of the piece before: nothing to rewind to
+            else:
+                self.taken = snapshot
             self.changed.notify_all()
             return event
 
@@ -68,11 +76,15 @@ class Ahead:
             self.changed.notify_all()
         self.thread.join(5)
 
-    def _ask(self, request):
+    def _ask(self, request, keep_ready=False):
         with self.changed:
             self.request = request
             self.generation += 1
-            self.ready.clear()
+            if keep_ready:
+                self.old = len(self.ready)
+            else:
+                self.ready.clear()
+                self.old = 0
             self.changed.notify_all()
 
     def _run(self):
@@ -88,7 +100,7 @@ class Ahead:
     def _generate_one(self):
         with self.changed:
             self.changed.wait_for(lambda: self.closed or self.request
-                                  or len(self.ready) < self.size)
+                                  or len(self.ready) - self.old < self.size)
             if self.closed:
                 return False
             request, generation = self.request, self.generation
@@ -103,6 +115,9 @@ class Ahead:
             self.timeline.push(event)
             self.snapshots.append((music, list(self.timeline.voicer.held)))
             while self.timeline.ready():
+                for _ in range(self.old):  # the new piece takes over from the one before
+                    self.ready.popleft()
+                self.old = 0
                 self.ready.append((self.timeline.pop(), self.snapshots.popleft()))
             self.changed.notify_all()
         return True

@@ -3,8 +3,9 @@
 Playback runs in the caller's thread on ``time.monotonic()``: an event is due at the clock's
 anchor plus its onset at the current tempo (see :mod:`playbach.live.clock`), and waiting for it
 is waiting on the control queue, so commands act at once and take effect within one event.
-Generation runs ahead in its own thread (:mod:`playbach.live.ahead`). MQTT runs in paho's
-network thread, which only decodes controls and queues them.
+Generation runs ahead in its own thread (:mod:`playbach.live.ahead`), and so does priming a
+new piece: the music plays on from what is ready until the new piece's first event is. MQTT runs
+in paho's network thread, which only decodes controls (a primer's events too) and queues them.
 """
 import json
 import logging
@@ -62,11 +63,23 @@ class LiveServer:
         may raise into paho's network thread: it would die, and no control would work again."""
         topic = protocol.control_topic(self.prefix)  # the only subscription
         try:
-            self.controls.put(wire.decode_control(message.payload))
-        except ValueError as error:
+            control = wire.decode_control(message.payload)
+            if control.get("tokens") is not None:
+                control["primer"] = self._primer(control.pop("tokens"), topic)
+            self.controls.put(control)
+        except ValueError as error:  # PrimerError too
             self._reject(topic, error)
         except Exception as error:  # a bug: counted and logged like a bad control
             self._reject(topic, "%s: %s" % (type(error).__name__, error))
+
+    def _primer(self, tokens, topic):
+        """The primer of ``tokens`` (checked), cut to what the model reads before it plays."""
+        events = tokens.split()
+        context = self.composer.card["hyperparameters"]["context_events"]
+        if len(events) > context:
+            log.info("a primer of %d events on %s: keeping the last %d, the model's context",
+                     len(events), topic, context)
+        return primers.from_tokens(" ".join(events[-context:]))
 
     def _reject(self, topic, reason):
         self.invalid_controls += 1
@@ -169,17 +182,18 @@ class LiveServer:
             self.seed = control["value"]
             self._new_piece(self.primer, self.seed)
         elif command == "primer":
-            if control.get("tokens"):
-                primer = primers.from_tokens(control["tokens"])
-            else:
-                primer = primers.choose(self.composer.primers, control.get("name"),
-                                        random.Random())
+            primer = control.get("primer") or primers.choose(
+                self.composer.primers, control.get("name"), random.Random())
             self._new_piece(primer)
 
     def _new_piece(self, primer, seed=None):
+        """Start a new piece. While playing, what is ready plays on until the new piece's first
+        event is (priming takes a while); otherwise the new piece is all there is."""
         self.primer = primer
-        self.ahead.restart(primer, seed)
-        self.next, self.fresh = None, True
+        playing = self.state == "playing"
+        self.ahead.restart(primer, seed, keep_ready=playing)
+        if not playing:
+            self.next, self.fresh = None, True
 
     def _publish(self, timed):
         self.seq += 1
