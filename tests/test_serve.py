@@ -60,6 +60,11 @@ class Listener:
             assert self.changed.wait_for(lambda: condition(self), timeout), \
                 "timed out waiting for %s" % what
 
+    def wait_for_more_events(self, count, what):
+        """Wait until ``count`` events more than now have come."""
+        seen = len(self.events())
+        self.wait_for(lambda l: len(l.events()) >= seen + count, what)
+
     def events(self):
         return self._decoded(protocol.EVENT, lambda t: t == protocol.events_topic(self.prefix))
 
@@ -243,8 +248,7 @@ def test_a_primer_of_20000_events_is_cut_to_the_context_while_the_music_plays_on
         listener.wait_for(lambda l: len(l.events()) >= 5, "the first events")
         listener.publish(control, json.dumps({"cmd": "primer", "tokens": tokens}))
         listener.wait_for(lambda l: l.statuses()[-1]["primer"] == "tokens", "the new primer")
-        count = len(listener.events())
-        listener.wait_for(lambda l: len(l.events()) >= count + 10, "the new piece")
+        listener.wait_for_more_events(10, "the new piece")
     finally:
         stderr = finish(server, signal.SIGTERM)
         listener.close()
@@ -304,8 +308,7 @@ def test_malformed_controls_are_counted_and_ignored(tiny_model, mosquitto, prefi
         listener.publish(protocol.control_topic(prefix), bad[0])
         listener.wait_for(lambda l: l.statuses()[-1]["invalid_controls"] == 1001,
                           "1001 invalid controls counted")
-        count = len(listener.events())
-        listener.wait_for(lambda l: len(l.events()) >= count + 5, "the stream going on")
+        listener.wait_for_more_events(5, "the stream going on")
     finally:
         stderr = finish(server, signal.SIGINT)
         listener.close()
