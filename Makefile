@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # command:Debian package, for what the tests and the services need from the system
 SYSTEM_COMMANDS := mosquitto:mosquitto mosquitto_sub:mosquitto-clients node:nodejs npm:npm \
-	fluidsynth:fluidsynth
+	fluidsynth:fluidsynth chromium:chromium
 
 .PHONY: setup system test run bench clean
 
@@ -49,6 +49,7 @@ run: setup
 	  broker="--host 127.0.0.1 --port $(RUN_PORT)"; \
 	else broker="--embedded-port $(RUN_PORT)"; fi; \
 	$(BIN)/playbach serve $$broker $(RUN_ARGS) & server=$$!; \
+	echo "make run: the page is at http://127.0.0.1:$${PLAYBACH_HTTP_PORT:-8080}/"; \
 	sleep 1; kill -0 $$server 2>/dev/null && $(BIN)/playbach watch --port $(RUN_PORT); \
 	kill -INT $$server 2>/dev/null; wait $$server
 

@@ -1,6 +1,7 @@
 """Shared fixtures: a slice of the real Bach chorales, and a tiny model trained and exported
 through the same code paths as the shipped one (real TensorFlow, real converter)."""
 import json
+import os
 import subprocess
 import sys
 
@@ -8,6 +9,10 @@ import mido
 import pytest
 
 CHORALES = 30
+# Servers started by the tests serve no page and open no websockets listener unless a test asks
+# (tests/test_page.py): the default ports (8080, 9001) are one per machine, and tests run at once.
+os.environ.setdefault("PLAYBACH_HTTP_PORT", "0")
+os.environ.setdefault("PLAYBACH_WS_PORT", "0")
 
 
 def playbach(*args, timeout=900):

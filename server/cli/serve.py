@@ -5,23 +5,29 @@ state (retained; "offline" by last will if the server dies) to PREFIX/status; co
 on PREFIX/control (JSON {"cmd": "tempo", "bpm": 90} or text "tempo 90": play, pause, stop,
 tempo, temperature, top_k, top_p, seed, primer). Without a broker host, an MQTT broker starts
 inside the server on 127.0.0.1:1883; with --username and --password it admits that user alone
-(and the server logs in as it). Every option also reads an environment variable, named in its
-help, so that a service keeps its settings in an env file.
+(and the server logs in as it). The page, a piano roll that plays along and steers the server,
+is served at http://127.0.0.1:8080/; it speaks MQTT over WebSockets, which the embedded broker
+also listens for, on port 9001 (mosquitto: a listener with "protocol websockets"). Every option
+also reads an environment variable, named in its help, so that a service keeps its settings in
+an env file.
 
 examples:
   playbach serve                                   embedded broker, shipped model
   playbach serve --host broker.local --bpm 80      an existing broker
+  playbach serve --http-host 0.0.0.0 --embedded-host 0.0.0.0 --username bach
+                                                   the page and the broker for your LAN
   mosquitto_pub -t playbach/control -m 'tempo 120' change the tempo live
   PLAYBACH_BROKER_PASSWORD=... playbach serve --username bach --embedded-host 0.0.0.0
                                                    the embedded broker for your LAN, one user
 """
+import argparse
 import logging
 import signal
 from pathlib import Path
 
 from playbach.cli import check_writable
 from playbach.engine.options import add_music_arguments, env, open_composer
-from playbach.live import broker, connection
+from playbach.live import broker, connection, page
 from playbach.live.recorder import Recorder
 from playbach.live.server import LiveServer
 
@@ -37,6 +43,22 @@ def add_arguments(parser):
     group.add_argument("--embedded-port", type=int, default=env("EMBEDDED_PORT", broker.PORT, int),
                        help="port to listen on [PLAYBACH_EMBEDDED_PORT] (default: %d)"
                        % broker.PORT)
+    group = parser.add_argument_group("the page (a piano roll in a browser)")
+    group.add_argument("--http-host", default=env("HTTP_HOST", page.HOST),
+                       help="address to serve the page on [PLAYBACH_HTTP_HOST] (default: %s; "
+                       "0.0.0.0 for every interface)" % page.HOST)
+    group.add_argument("--http-port", type=int, default=env("HTTP_PORT", page.PORT, int),
+                       help="port to serve the page on, 0 for no page [PLAYBACH_HTTP_PORT] "
+                       "(default: %d)" % page.PORT)
+    group.add_argument("--ws-port", type=int, default=env("WS_PORT", page.WS_PORT, int),
+                       help="MQTT over WebSockets, which the page speaks: the embedded broker "
+                       "listens on this port too (0: it does not); with --host, the port of "
+                       "that broker's websockets listener [PLAYBACH_WS_PORT] (default: %d)"
+                       % page.WS_PORT)
+    group.add_argument("--ws-url", type=ws_url, default=env("WS_URL", None, ws_url),
+                       metavar="URL",
+                       help="where the page finds the broker, when not at --ws-port of the host "
+                       "it was loaded from, e.g. ws://broker.local:9001 [PLAYBACH_WS_URL]")
     add_music_arguments(parser)
     parser.add_argument("--notes", type=int, metavar="N",
                         help="stop after N events (default: play until stopped)")
@@ -55,16 +77,12 @@ def run(args):
     composer, primer = open_composer(args)
     embedded = None
     if not args.host:
-        try:
-            embedded = broker.EmbeddedBroker(args.embedded_host, args.embedded_port,
-                                             args.username, args.password).start()
-        except OSError as error:
-            raise SystemExit("playbach serve: %s (give --host to use another broker, or "
-                             "--embedded-port)" % error)
+        embedded = start_embedded(args)
         args.host, args.port = broker.local_address(args.embedded_host), args.embedded_port
         log.info("watch it: playbach watch --port %d, or mosquitto_sub -h %s -p %d -t '%s/#' -v%s",
                  args.port, args.host, args.port, args.prefix,
                  " -u %s -P PASSWORD" % args.username if args.username else "")
+    page_server = start_page(args, composer) if args.http_port else None
     recorder = Recorder(args.record).start() if args.record else None
     server = None
     try:
@@ -81,9 +99,53 @@ def run(args):
         if recorder:
             recorder.close()
             log.info("recorded to %s", args.record)
+        if page_server:
+            page_server.stop()
         if embedded:
             embedded.stop()
     return 0
+
+
+def ws_url(text):
+    """argparse type of the page's broker address: a ws:// or wss:// URL."""
+    if not text.startswith(("ws://", "wss://")) or len(text.split("//", 1)[1]) == 0:
+        raise argparse.ArgumentTypeError("%r: expected a ws:// or wss:// URL, e.g. "
+                                         "ws://broker.local:9001" % text)
+    return text
+
+
+def start_embedded(args):
+    """The embedded broker, listening for websockets too unless --ws-port is 0 or taken (the
+    page is an extra: its listener never stops the music)."""
+    def start(ws_port):
+        return broker.EmbeddedBroker(args.embedded_host, args.embedded_port, args.username,
+                                     args.password, ws_port).start()
+
+    try:
+        try:
+            return start(args.ws_port)
+        except OSError as error:
+            if not args.ws_port:
+                raise
+            embedded = start(0)
+            log.warning("%s: started it without websockets, so the page cannot reach it (give "
+                        "--ws-port)", error)
+            args.ws_port = 0
+            return embedded
+    except OSError as error:
+        raise SystemExit("playbach serve: %s (give --host to use another broker, or "
+                         "--embedded-port)" % error)
+
+
+def start_page(args, composer):
+    """The page's HTTP server, or None (and a warning) when it cannot listen: the music goes
+    on without it."""
+    settings = page.settings(args.prefix, args.ws_port, args.ws_url, composer.primers)
+    try:
+        return page.PageServer(args.http_host, args.http_port, settings).start()
+    except OSError as error:
+        log.warning("%s: going on without the page (give --http-port)", error)
+        return None
 
 
 def check_embedded(args):

@@ -1,6 +1,8 @@
 """An MQTT broker inside the server process (amqtt), for when no broker is configured.
 
 It runs its own asyncio loop in a daemon thread, so the rest of the server stays plain threads.
+Beside MQTT it can listen for MQTT over WebSockets (``ws_port``), which is how a browser (the
+page, :mod:`playbach.live.page`) speaks MQTT; both listeners share the address and the users.
 Without a user name it admits anyone who reaches it, so it listens on 127.0.0.1 by default and
 says so in the log when bound beyond this machine. With a user name and password it admits that
 user alone, no anonymous client (the password still travels in clear: it has no TLS).
@@ -35,11 +37,13 @@ def beyond_loopback(host):
                    for address in addresses)
 
 
-def exposure_warning(host, port, username=None):
-    """The line to log when a broker on ``host:port`` is open beyond this machine, else None."""
+def exposure_warning(host, port, username=None, ws_port=None):
+    """The line to log when a broker on ``host:port`` (and ``ws_port``, for websockets) is open
+    beyond this machine, else None."""
     if not beyond_loopback(host):
         return None
-    where = "the embedded MQTT broker listens on %s:%d, beyond this machine" % (host, port)
+    where = "the embedded MQTT broker listens on %s:%d%s, beyond this machine" % (
+        host, port, " (and %d, websockets)" % ws_port if ws_port else "")
     if username:
         return ("%s: it admits only user %r, but the password travels in clear (no TLS); on a "
                 "network you do not trust use a broker with TLS (--host)" % (where, username))
@@ -54,11 +58,12 @@ def local_address(host):
 
 
 class EmbeddedBroker:
-    """``start()`` listens on ``host:port``; ``stop()`` closes every connection. With a
-    ``username`` (and ``password``), only that user is admitted."""
+    """``start()`` listens on ``host:port``, and for MQTT over WebSockets on ``host:ws_port``
+    unless that is None or 0; ``stop()`` closes every connection. With a ``username`` (and
+    ``password``), only that user is admitted."""
 
-    def __init__(self, host=HOST, port=PORT, username=None, password=None):
-        self.host, self.port = host, port
+    def __init__(self, host=HOST, port=PORT, username=None, password=None, ws_port=None):
+        self.host, self.port, self.ws_port = host, port, ws_port
         self.username, self.password = username, password
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="embedded-broker",
@@ -74,14 +79,15 @@ class EmbeddedBroker:
         else:
             plugins = {"amqtt.plugins.authentication.AnonymousAuthPlugin":
                        {"allow_anonymous": True}}
-        config = {
-            "listeners": {"default": {"type": "tcp", "bind": "%s:%d" % (self.host, self.port)}},
-            "plugins": plugins,
-        }
+        listeners = {"default": {"type": "tcp", "bind": "%s:%d" % (self.host, self.port)}}
+        if self.ws_port:
+            listeners["websockets"] = {"type": "ws", "bind": "%s:%d" % (self.host, self.ws_port)}
+        config = {"listeners": listeners, "plugins": plugins}
         # amqtt logs each connection at INFO: keep it to warnings unless debugging.
         if not log.isEnabledFor(logging.DEBUG):
             logging.getLogger("amqtt").setLevel(logging.WARNING)
             logging.getLogger("transitions").setLevel(logging.WARNING)
+            logging.getLogger("websockets").setLevel(logging.WARNING)
         self._thread.start()
 
         async def start():
@@ -95,13 +101,17 @@ class EmbeddedBroker:
             asyncio.run_coroutine_threadsafe(start(), self._loop).result(START_TIMEOUT)
         except Exception as error:
             self._loop.call_soon_threadsafe(self._loop.stop)
-            raise OSError("cannot start the embedded MQTT broker on %s:%d: %s"
-                          % (self.host, self.port, error)) from None
+            raise OSError("cannot start the embedded MQTT broker on %s:%d%s: %s"
+                          % (self.host, self.port, " and %d (websockets)" % self.ws_port
+                             if self.ws_port else "", error)) from None
         finally:
             quiet.setLevel(level)
         log.info("embedded MQTT broker listening on %s:%d%s", self.host, self.port,
                  " for user %r alone" % self.username if self.username else "")
-        warning = exposure_warning(self.host, self.port, self.username)
+        if self.ws_port:
+            log.info("embedded MQTT broker listening for MQTT over WebSockets on %s:%d",
+                     self.host, self.ws_port)
+        warning = exposure_warning(self.host, self.port, self.username, self.ws_port)
         if warning:
             log.warning("%s", warning)
         return self
