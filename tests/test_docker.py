@@ -49,9 +49,11 @@ def test_compose_needs_a_password_and_publishes_the_broker_on_this_machine_only(
         compose({"PLAYBACH_BROKER_USERNAME": "playbach"})
     services = compose(CREDENTIALS)["services"]
     broker = services["mosquitto"]
-    assert broker["ports"] == ["127.0.0.1:1883:1883"]
-    assert compose(dict(CREDENTIALS, PLAYBACH_PUBLISH_ADDRESS="0.0.0.0"))[
-        "services"]["mosquitto"]["ports"] == ["0.0.0.0:1883:1883"]
+    assert broker["ports"] == ["127.0.0.1:1883:1883", "127.0.0.1:9001:9001"]
+    assert services["server"]["ports"] == ["127.0.0.1:8080:8080"]
+    opened = compose(dict(CREDENTIALS, PLAYBACH_PUBLISH_ADDRESS="0.0.0.0"))["services"]
+    assert opened["mosquitto"]["ports"] == ["0.0.0.0:1883:1883", "0.0.0.0:9001:9001"]
+    assert opened["server"]["ports"] == ["0.0.0.0:8080:8080"]
     assert broker["command"] == ["sh", "/playbach/mosquitto.sh"]
     assert broker["volumes"] == ["./docker/mosquitto.sh:/playbach/mosquitto.sh:ro"]
     for name, service in services.items():
@@ -71,9 +73,9 @@ def broker_folder():
     shutil.rmtree(folder)
 
 
-def run_script(folder, port, credentials):
+def run_script(folder, port, credentials, ws_port=0):
     environment = dict(os.environ, MOSQUITTO_DIR=str(folder), MOSQUITTO_PORT=str(port),
-                       MOSQUITTO_BIND="127.0.0.1", **credentials)
+                       MOSQUITTO_WS_PORT=str(ws_port), MOSQUITTO_BIND="127.0.0.1", **credentials)
     return subprocess.Popen(["sh", str(SCRIPT)], env=environment, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
