@@ -116,22 +116,16 @@ def ws_url(text):
 
 def start_embedded(args):
     """The embedded broker, listening for websockets too unless --ws-port is 0 or taken (the
-    page is an extra: its listener never stops the music)."""
-    def start(ws_port):
-        return broker.EmbeddedBroker(args.embedded_host, args.embedded_port, args.username,
-                                     args.password, ws_port).start()
-
+    page is an extra: a port taken for it never stops the music)."""
+    problem = args.ws_port and broker.listen_problem(args.embedded_host, args.ws_port)
+    if problem:
+        log.warning("the embedded MQTT broker cannot listen for websockets on %s:%d (%s), so "
+                    "the page cannot reach it (give --ws-port)", args.embedded_host,
+                    args.ws_port, problem)
+        args.ws_port = 0
     try:
-        try:
-            return start(args.ws_port)
-        except OSError as error:
-            if not args.ws_port:
-                raise
-            embedded = start(0)
-            log.warning("%s: started it without websockets, so the page cannot reach it (give "
-                        "--ws-port)", error)
-            args.ws_port = 0
-            return embedded
+        return broker.EmbeddedBroker(args.embedded_host, args.embedded_port, args.username,
+                                     args.password, args.ws_port).start()
     except OSError as error:
         raise SystemExit("playbach serve: %s (give --host to use another broker, or "
                          "--embedded-port)" % error)

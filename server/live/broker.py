@@ -52,6 +52,19 @@ def exposure_warning(host, port, username=None, ws_port=None):
             "admit only them" % where)
 
 
+def listen_problem(host, port):
+    """Why nothing could listen on ``host:port`` now (``address already in use``), else None:
+    found by listening there a moment."""
+    try:
+        family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        return (error.strerror or str(error)).lower()
+    return None
+
+
 def local_address(host):
     """The address a client on this machine reaches a broker listening on ``host`` at."""
     return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
