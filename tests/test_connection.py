@@ -269,9 +269,10 @@ def test_tls_files_that_cannot_be_loaded_stop_at_start(tmp_path):
 
 # --- the embedded broker -----------------------------------------------------------------------
 
-def connack(port, username=None, password=None):
-    """The reason the broker on 127.0.0.1:``port`` gives a client logging in so."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+def connack(port, username=None, password=None, transport="tcp"):
+    """The reason the broker on 127.0.0.1:``port`` gives a client logging in so (over
+    ``transport``: ``tcp`` or ``websockets``)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, transport=transport)
     if username is not None:
         client.username_pw_set(username, password)
     answered, reasons = threading.Event(), []

@@ -1,0 +1,454 @@
+"""The page in a real browser: Debian's Chromium driven by Playwright, against a real
+``playbach serve`` (its embedded broker's websockets listener) and a real mosquitto (the
+project's docker/mosquitto.sh, websockets on), beside a paho subscriber that sees what the
+server published. The page's clock estimator runs under Node; its HTTP server and its settings
+are checked over HTTP.
+
+``PLAYBACH_SCREENSHOT=docs/page.png pytest tests/test_page.py -k steers`` also saves the
+README's screenshot of the page from that run.
+"""
+import getpass
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+import playbach_protocol as protocol
+from conftest import free_port, wait_for_port
+from playbach.live import broker, page as web
+from playbach.model.card import SHIPPED_CARD
+from test_connection import connack
+from test_docker import CREDENTIALS, broker_folder, run_script  # noqa: F401 (a fixture)
+from test_serve import TIMEOUT, Listener, finish, serve, wait_for_log
+
+CHROMIUM = "/usr/bin/chromium"
+# As root here: no sandbox; nothing the page does not ask for (no updates, sync, GPU).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+FAST = ("--keys", "0")  # the shipped model in its written key: fast enough for 600 bpm
+WAIT_MS = TIMEOUT * 1000
+SCHEDULE_TOLERANCE_MS = 5
+
+
+# --- without a browser -----------------------------------------------------------------------
+
+def test_the_clock_estimator_finds_the_offset_and_follows_drift_under_node():
+    # The page's own function, imported by Node as the browser imports it: a server clock
+    # 5 s behind the page's, delays of 1-120 ms (most near the fastest, a heavy tail).
+    script = """
+    import { offsetEstimator } from %s;
+    let seed = 7;
+    const random = () => (seed = (seed * 16807) %% 2147483647) / 2147483647;
+    const delay = () => 1 + 3 * random() + (random() < 0.1 ? 116 * random() : 0);
+    const out = {};
+    let observe = offsetEstimator(10000);
+    let estimate;
+    for (let t = 0; t < 20000; t += 50) estimate = observe(t + 5000 + delay(), t);
+    out.steady = estimate;
+    // The server's crystal runs 100 ppm fast for 10 minutes: its clock gains 60 ms.
+    observe = offsetEstimator(10000);
+    for (let t = 0; t < 600000; t += 50) estimate = observe(t + 5000 + delay(), t * 1.0001);
+    out.drifted = estimate;
+    // The route gets 30 ms slower for good: the old fastest is forgotten after the window.
+    observe = offsetEstimator(10000);
+    const later = [];
+    for (let t = 0; t < 30000; t += 50) {
+      estimate = observe(t + 5000 + delay() + (t >= 10000 ? 30 : 0), t);
+      if (t === 15000 || t === 20500) later.push(estimate);
+    }
+    out.slower = later;
+    console.log(JSON.stringify(out));
+    """ % json.dumps((web.WEB / "clock.js").as_uri())
+    result = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True,
+                            text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert 5001 <= out["steady"] < 5001.1  # the clock offset plus the fastest delay, ~1 ms
+    assert 5000 - 60 + 1 <= out["drifted"] < 5000 - 60 + 1 + 1.1  # within 1 ms of the drift
+    assert out["slower"][0] < 5002 and 5031 <= out["slower"][1] < 5031.1
+
+
+def get(port, path, headers=None, method="GET"):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    connection.request(method, path, headers=headers or {})
+    response = connection.getresponse()
+    return response, response.read()
+
+
+def test_the_page_server_serves_the_files_and_the_settings_from_the_one_table():
+    settings = web.settings("own", 9101, primers=["bwv2.6", "bwv110.7"])
+    port = free_port()
+    server = web.PageServer("127.0.0.1", port, settings).start()
+    try:
+        response, body = get(port, "/")
+        assert response.status == 200 and b'<script type="module" src="page.js">' in body
+        assert response.getheader("Content-Type") == "text/html; charset=utf-8"
+        assert "default-src 'self'" in response.getheader("Content-Security-Policy")
+        response, body = get(port, "/settings.json")
+        served = json.loads(body)
+        assert served["prefix"] == "own" and served["broker"] == {"url": None, "port": 9101}
+        assert served["primers"] == ["bwv110.7", "bwv2.6"]
+        assert served["controls"]["tempo"] == {"argument": "bpm", "kind": "float",
+                                               "min": protocol.MIN_BPM, "max": protocol.MAX_BPM}
+        for command, spec in protocol.CONTROLS.items():  # the server's table, not a copy
+            assert served["controls"][command] == (spec and dict(zip(
+                ("argument", "kind", "min", "max"), (spec[0], spec[1].__name__, *spec[2:]))))
+        response, body = get(port, "/mqtt.min.js", {"Accept-Encoding": "gzip, br"})
+        assert response.getheader("Content-Encoding") == "gzip"
+        assert gzip.decompress(body) == (web.WEB / "mqtt.min.js").read_bytes()
+        assert len(body) < 0.4 * len(gzip.decompress(body))
+        etag = response.getheader("ETag")
+        response, body = get(port, "/mqtt.min.js", {"If-None-Match": etag})
+        assert response.status == 304 and body == b""
+        response, body = get(port, "/clock.js", method="HEAD")
+        assert response.status == 200 and body == b""
+        assert response.getheader("Content-Type") == "text/javascript; charset=utf-8"
+        for path in ("/../page.py", "/%2e%2e/page.py", "/update-mqtt.sh", "/settings.jsonx",
+                     "//etc/passwd"):
+            assert get(port, path)[0].status == 404, path
+    finally:
+        server.stop()
+    taken = web.PageServer("127.0.0.1", port).start()
+    try:
+        with pytest.raises(OSError, match="cannot serve the page on 127.0.0.1:%d" % port):
+            web.PageServer("127.0.0.1", port).start()
+    finally:
+        taken.stop()
+    assert web.settings(ws_url="wss://broker.example/mqtt")["broker"] == {
+        "url": "wss://broker.example/mqtt", "port": None}
+    assert web.settings(ws_port=0)["broker"] == {"url": None, "port": None}
+
+
+def test_the_vendored_mqtt_js_is_the_pinned_release_with_its_licence():
+    name, version, algorithm, digest = (web.WEB / "mqtt.version").read_text().split()
+    assert (name, algorithm) == ("mqtt", "sha256") and re.fullmatch(r"\d+\.\d+\.\d+", version)
+    assert hashlib.sha256((web.WEB / "mqtt.min.js").read_bytes()).hexdigest() == digest
+    assert "MIT License" in (web.WEB / "mqtt.LICENSE.md").read_text()
+
+
+# --- the websockets listeners --------------------------------------------------------------
+
+def test_the_embedded_broker_admits_its_user_alone_over_websockets_too():
+    port, ws_port = free_port(), free_port()
+    embedded = broker.EmbeddedBroker("127.0.0.1", port, "bach", "BWV 565", ws_port).start()
+    try:
+        assert connack(ws_port, "bach", "BWV 565", "websockets") == "Success"
+        assert connack(ws_port, transport="websockets") == "Not authorized"
+        assert connack(ws_port, "bach", "wrong", "websockets") == "Not authorized"
+        assert connack(port, "bach", "BWV 565") == "Success"
+    finally:
+        embedded.stop()
+    assert "(and %d, websockets)" % ws_port in broker.exposure_warning("0.0.0.0", port, None,
+                                                                        ws_port)
+
+
+def test_the_pi_mosquitto_config_opens_websockets_to_its_user_alone(tmp_path):
+    # The file as shipped, its ports and password file moved for the test; as root here,
+    # mosquitto stays root to read a password file in a private folder.
+    port, ws_port = free_port(), free_port()
+    passwords = tmp_path / "playbach.passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", passwords, "playbach", "Orgelbüchlein"],
+                   check=True, capture_output=True)
+    config = (Path(web.__file__).parent.parent / "playbach-mosquitto.conf").read_text()
+    for line in ("listener 1883", "listener 9001", "protocol websockets",
+                 "allow_anonymous false", "password_file /etc/mosquitto/playbach.passwd"):
+        assert "\n%s\n" % line in config, line
+    config = (config.replace("listener 1883", "listener %d 127.0.0.1" % port)
+              .replace("listener 9001", "listener %d 127.0.0.1" % ws_port)
+              .replace("/etc/mosquitto/playbach.passwd", str(passwords)))
+    (tmp_path / "mosquitto.conf").write_text(config + "user %s\n" % getpass.getuser())
+    with open(tmp_path / "mosquitto.log", "w") as log:
+        mosquitto = subprocess.Popen(["mosquitto", "-c", tmp_path / "mosquitto.conf"],
+                                     stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port("127.0.0.1", ws_port, lambda: mosquitto.poll() is None, "mosquitto")
+        assert connack(ws_port, "playbach", "Orgelbüchlein", "websockets") == "Success"
+        assert connack(ws_port, transport="websockets") == "Not authorized"
+        assert connack(port, "playbach", "Orgelbüchlein") == "Success"
+    finally:
+        mosquitto.kill()
+        mosquitto.wait(TIMEOUT)
+
+
+def test_serve_plays_on_when_the_page_or_its_listener_cannot_have_their_ports(tmp_path):
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        server = serve(SHIPPED_CARD, *FAST, "--embedded-port", port, "--ws-port", busy,
+                       "--http-port", busy)
+        try:
+            wait_for_log(server, "playing ")
+            listener = Listener("127.0.0.1", port, "playbach")
+            listener.wait_for(lambda l: len(l.events()) >= 3, "3 events")
+            listener.close()
+        finally:
+            log = finish(server, signal.SIGTERM)
+    assert server.returncode == 0, log
+    assert ("the embedded MQTT broker cannot listen for websockets on 127.0.0.1:%d (address "
+            "already in use), so the page cannot reach it (give --ws-port)" % busy) in log
+    assert ("cannot serve the page on 127.0.0.1:%d: Address already in use: going on without "
+            "the page (give --http-port)" % busy) in log
+    result = subprocess.run([sys.executable, "-m", "playbach", "serve", "--ws-url",
+                             "http://pi.local:9001"], capture_output=True, text=True,
+                            timeout=TIMEOUT)
+    assert result.returncode == 2
+    assert ("argument --ws-url: 'http://pi.local:9001': expected a ws:// or wss:// URL, "
+            "e.g. ws://broker.local:9001") in result.stderr
+
+
+# --- in the browser --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Page:
+    """A page in a fresh browser context, with every request it made."""
+
+    def __init__(self, browser, url):
+        self.context = browser.new_context(viewport={"width": 1100, "height": 900})
+        self.page = self.context.new_page()
+        self.requests, self.errors = [], []
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.on("websocket", lambda socket: self.requests.append(socket.url))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", lambda message: message.type == "error"
+                     and self.errors.append(message.text))
+        self.page.goto(url)
+
+    def state(self, expression):
+        return self.page.evaluate("() => playbach.%s" % expression)
+
+    def wait(self, expression, what):
+        try:
+            self.page.wait_for_function("() => %s" % expression, timeout=WAIT_MS)
+        except Exception:
+            raise AssertionError("the page: timed out waiting for %s (connection: %r)"
+                                 % (what, self.page.inner_text("#connection"))) from None
+
+    def shown(self):
+        """``{seq: note names}`` of the events the page lists."""
+        rows = self.page.eval_on_selector_all(
+            "#events li[data-seq]",
+            "items => items.map(i => [i.dataset.seq, i.querySelector('.notes').textContent])")
+        return {int(seq): notes for seq, notes in rows}
+
+    def close(self):
+        self.context.close()
+
+
+def names(event):
+    return " ".join(map(protocol.midi_to_note, event["notes"])) or "rest"
+
+
+def check_the_events_shown(page, listener):
+    """The page lists the events the server published: the same seq, the same notes."""
+    shown = page.shown()
+    assert len(shown) >= 10, shown
+    listener.wait_for(lambda l: {e["seq"] for e in l.events()} >= set(shown), "the page's seqs")
+    published = {event["seq"]: names(event) for event in listener.events()}
+    assert shown == {seq: published[seq] for seq in shown}
+
+
+def scheduling_errors(page, listener):
+    """For each note the page gave its organ in time, in ms: when it sounds (its AudioContext
+    time, mapped to the page's clock through the browser's output timestamp) minus its ``at``
+    mapped through the page's own offset estimate, plus the playout delay (``mapped``); and
+    the same against the ``at`` paho saw (``true``): one clock on one machine, so this adds
+    the estimate's own error, the fastest network delay. Also the notes that came late."""
+    clock = page.page.evaluate("""() => {
+        const stamp = playbach.organ.context.getOutputTimestamp();
+        return {context: stamp.contextTime, performance: stamp.performanceTime,
+                origin: performance.timeOrigin, playout: playbach.playoutMs,
+                schedule: playbach.schedule}; }""")
+    at = {event["seq"]: event["at"] for event in listener.events()}
+    mapped, true, late = [], [], []
+    for note in clock["schedule"]:
+        assert note["at"] == at[note["seq"]]
+        if note["late"]:
+            late.append(note["late"])
+            continue
+        sounds = clock["performance"] + 1000 * (note["start"] - clock["context"])
+        mapped.append(sounds - (note["at"] + note["offset"] + clock["playout"]))
+        true.append(clock["origin"] + sounds - (note["at"] + clock["playout"]))
+    return mapped, true, late
+
+
+def test_the_page_shows_plays_and_steers_playbach_serve(browser, tmp_path):
+    port, ws_port, http_port = free_port(), free_port(), free_port()
+    server = serve(SHIPPED_CARD, *FAST, "--embedded-port", port, "--ws-port", ws_port,
+                   "--http-port", http_port)
+    page = listener = None
+    try:
+        wait_for_port("127.0.0.1", http_port, lambda: server.poll() is None, "playbach serve")
+        listener = Listener("127.0.0.1", port, "playbach")
+        page = Page(browser, "http://127.0.0.1:%d/" % http_port)
+        page.page.click("#sound")
+        page.wait("playbach.organ.running && playbach.schedule.length >= 60", "60 notes sounded")
+        check_the_events_shown(page, listener)
+        assert page.page.inner_text("#connection") == "Connected to ws://127.0.0.1:%d/mqtt" % (
+            ws_port)
+        mapped, true, late = scheduling_errors(page, listener)
+        for name, errors in (("mapped through its offset", mapped), ("true", true)):
+            print("the page's notes minus their at (%s), over %d notes: median %.2f ms, "
+                  "max |%.2f| ms" % (name, len(errors), statistics.median(errors),
+                                    max(map(abs, errors))))
+        print("late: %d notes of %d" % (len(late), len(late) + len(mapped)))
+        assert max(map(abs, mapped)) <= SCHEDULE_TOLERANCE_MS
+        # Once the estimate has seen the fastest messages: at their true at, within 5 ms.
+        assert max(map(abs, true[len(true) // 2:])) <= SCHEDULE_TOLERANCE_MS
+        assert len(late) <= 0.05 * len(mapped)
+
+        # Refused in the page, with the server's ranges; nothing published.
+        for value, reason in (("5000", "Tempo (beats per minute): 5000 is outside 20-1000"),
+                              ("fast", 'Tempo (beats per minute): "fast" is not a number')):
+            page.page.fill("#tempo", value)
+            page.page.press("#tempo", "Enter")
+            assert page.page.inner_text("#message") == reason
+            assert "refused" in page.page.get_attribute("#message", "class")
+        page.page.fill("#seed", "1.5")
+        page.page.click("form[data-command=seed] button")
+        assert page.page.inner_text("#message") == "Seed (a new piece): 1.5 is not a whole number"
+
+        # A control from the page changes the stream.
+        page.page.fill("#tempo", "300")
+        page.page.press("#tempo", "Enter")
+        listener.wait_for(lambda l: any(e["bpm"] == 300 for e in l.events()), "events at 300")
+        controls = [json.loads(p) for t, p, _ in listener.messages if t == "playbach/control"]
+        assert controls == [{"cmd": "tempo", "bpm": 300}]  # the refused ones never left
+        page.wait("document.querySelector('dd[data-field=bpm]').textContent === '300'",
+                  "the tempo shown")
+
+        # The server's count of refused controls, shown.
+        listener.publish("playbach/control", "tempo fast")
+        page.wait("document.querySelector('dd[data-field=invalid_controls]').textContent "
+                  "=== '1'", "invalid_controls 1")
+
+        if os.environ.get("PLAYBACH_SCREENSHOT"):  # at a tempo whose notes are wide enough
+            page.page.set_viewport_size({"width": 860, "height": 940})  # to be named
+            page.page.fill("#tempo", "100")
+            page.page.press("#tempo", "Enter")
+            page.page.fill("#seed", "")
+            page.page.evaluate("document.activeElement.blur(); window.scrollTo(0, 0)")
+            time.sleep(9)
+            page.page.screenshot(path=os.environ["PLAYBACH_SCREENSHOT"])
+
+        page.page.click("button[data-command=pause]")
+        listener.wait_for(lambda l: l.statuses()[-1]["state"] == "paused", "paused")
+        page.wait("document.querySelector('dd[data-field=state]').textContent === 'paused'",
+                  "the state shown")
+        paused_at = len(listener.events())
+        time.sleep(0.5)
+        assert len(listener.events()) == paused_at
+        assert page.page.evaluate("playbach.organ.sounding.size") == 0  # silenced
+        page.page.click("button[data-command=play]")
+        listener.wait_for(lambda l: len(l.events()) > paused_at + 3, "events after play")
+
+        # Bad messages on the page's topics (last: the listener would not decode them either)
+        # are counted and shown, and the stream goes on.
+        received = page.state("received")
+        bad = [("events", b"not json"), ("events", b"[1, 2]"), ("events", b"\xff\xfe"),
+               ("events", b"[" * 100000 + b"]" * 100000),
+               ("events", json.dumps({"seq": 1, "notes": [60], "holds_ms": []})),
+               ("voice/alto", json.dumps({"seq": 1, "voice": "alto", "note": 200, "velocity": 80,
+                                          "ms": 100, "at": 1})),
+               ("status", json.dumps({"state": None}))]
+        for topic, payload in bad:
+            listener.publish("playbach/" + topic, payload, qos=0)
+        page.wait("playbach.ignored === %d" % len(bad), "the bad messages counted")
+        page.wait("playbach.received > %d + 5" % received, "events after them")
+        assert page.page.inner_text("#ignored") == (
+            "Ignored 7 bad messages (last: playbach/status: bad field 'state': null, expected "
+            "a state)")
+
+        # Nothing from elsewhere: the page's files, its settings, the broker (and MQTT.js's
+        # timer worker, made in the page from a blob).
+        for url in page.requests:
+            assert url.startswith(("http://127.0.0.1:%d/" % http_port,
+                                   "ws://127.0.0.1:%d/" % ws_port,
+                                   "blob:http://127.0.0.1:%d/" % http_port)), url
+        assert page.errors == []
+    finally:
+        if page:
+            page.close()
+        if listener:
+            listener.close()
+        log = finish(server, signal.SIGTERM)
+    assert server.returncode == 0, log
+    assert "the page: http://127.0.0.1:%d/" % http_port in log
+
+
+def test_the_page_rides_out_a_mosquitto_restart(browser, broker_folder):  # noqa: F811
+    port, ws_port, http_port = free_port(), free_port(), free_port()
+    user, password = CREDENTIALS.values()
+
+    def start_mosquitto():
+        process = run_script(broker_folder, port, CREDENTIALS, ws_port)
+        wait_for_port("127.0.0.1", ws_port, lambda: process.poll() is None, "mosquitto.sh")
+        return process
+
+    mosquitto = start_mosquitto()
+    server = serve(SHIPPED_CARD, *FAST, "--host", "127.0.0.1", "--port", port, "--ws-port",
+                   ws_port, "--http-port", http_port, env=CREDENTIALS)
+    page = listener = None
+    try:
+        wait_for_port("127.0.0.1", http_port, lambda: server.poll() is None, "playbach serve")
+        listener = Listener("127.0.0.1", port, "playbach", user, password)
+        page = Page(browser, "http://127.0.0.1:%d/" % http_port)
+        page.wait("/Not authorized/.test(document.querySelector('#connection').textContent)",
+                  "the broker's refusal")
+        page.page.click("summary")
+        page.page.fill("#broker-username", user)
+        page.page.fill("#broker-password", password)
+        page.page.click("#broker button[type=submit]")
+        page.wait("playbach.received >= 20", "20 events")
+        page.page.reload()  # the broker's settings are kept in the browser
+        page.wait("playbach.received >= 20", "20 events after a reload")
+        assert page.page.input_value("#broker-host") == "127.0.0.1"
+        assert page.page.input_value("#broker-port") == str(ws_port)
+        check_the_events_shown(page, listener)
+
+        page.page.click("button[data-command=pause]")
+        listener.wait_for(lambda l: l.statuses()[-1]["state"] == "paused", "paused")
+        page.page.click("button[data-command=play]")
+        listener.wait_for(lambda l: l.statuses()[-1]["state"] == "playing", "playing again")
+
+        mosquitto.kill()
+        mosquitto.wait(TIMEOUT)
+        time.sleep(1)  # the server plays on: seq runs on while nobody hears it
+        before = page.state("lastSeq")  # the last the page had, once what was on its way came
+        mosquitto = start_mosquitto()
+        page.wait("playbach.lastSeq > %d + 10" % before, "events after the restart")
+        assert page.page.inner_text("#connection") == "Connected to ws://127.0.0.1:%d/mqtt" % (
+            ws_port)
+        gaps = page.state("gaps")
+        assert gaps and re.fullmatch(r"missed \d+ events \(seq %d-\d+\)" % (before + 1),
+                                     gaps[0]), gaps
+        assert page.errors == [] or all("WebSocket" in error for error in page.errors)
+    finally:
+        if page:
+            page.close()
+        if listener:
+            listener.close()
+        mosquitto.kill()
+        log = finish(server, signal.SIGTERM)
+    assert server.returncode == 0, log
