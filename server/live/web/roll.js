@@ -6,7 +6,8 @@
 export const VOICE_COLOURS = ["#0072b2", "#009e73", "#d55e00", "#cc79a7"];
 const VOICE_TEXT = ["#ffffff", "#000000", "#000000", "#000000"]; // names readable on each
 const OTHER = "#8a8a8a"; // a note beyond the four voices (a five-note chord)
-const PAST_MS = 8000; // shown left of the now line
+const PAST_MS = 8000; // shown left of the now line, at most,
+const MS_PER_PIXEL = 10; // and at most this per pixel: a phone shows fewer notes, as wide
 const AHEAD_MS = 600; // shown right of it: notes on their way
 const LOWEST = 48; // C3: the roll shows at least C3-C5, more when the music goes further
 const HIGHEST = 72;
@@ -40,7 +41,8 @@ export class Roll {
     const style = getComputedStyle(canvas);
     const colour = (name) => style.getPropertyValue(name).trim();
 
-    const first = now - PAST_MS;
+    const past = Math.min(PAST_MS, width * MS_PER_PIXEL);
+    const first = now - past;
     this.notes = this.notes.filter((n) => n.end > first);
     this.gaps = this.gaps.filter((gap) => gap.at > first);
     let low = LOWEST;
@@ -52,7 +54,7 @@ export class Roll {
     low -= 1;
     high += 1;
     const row = height / (high - low + 1);
-    const x = (t) => ((t - first) / (PAST_MS + AHEAD_MS)) * width;
+    const x = (t) => ((t - first) / (past + AHEAD_MS)) * width;
     const y = (note) => (high - note) * row;
 
     g.fillStyle = colour("--roll-background");
