@@ -27,7 +27,7 @@ from playwright.sync_api import sync_playwright
 
 import playbach_protocol as protocol
 from conftest import free_port, wait_for_port
-from playbach.live import broker, page as web
+from playbach.live import broker, page as web, wire
 from playbach.model.card import SHIPPED_CARD
 from test_connection import connack
 from test_docker import CREDENTIALS, broker_folder, run_script  # noqa: F401 (a fixture)
@@ -100,11 +100,12 @@ def test_the_page_server_serves_the_files_and_the_settings_from_the_one_table():
         served = json.loads(body)
         assert served["prefix"] == "own" and served["broker"] == {"url": None, "port": 9101}
         assert served["primers"] == ["bwv110.7", "bwv2.6"]
-        assert served["controls"]["tempo"] == {"argument": "bpm", "kind": "float",
+        assert served["controls"]["tempo"] == {"argument": "bpm", "kind": "number",
                                                "min": protocol.MIN_BPM, "max": protocol.MAX_BPM}
-        for command, spec in protocol.CONTROLS.items():  # the server's table, not a copy
+        assert served["controls"]["seed"]["kind"] == "integer"
+        for command, spec in wire.CONTROLS.items():  # the server's table, not a copy
             assert served["controls"][command] == (spec and dict(zip(
-                ("argument", "kind", "min", "max"), (spec[0], spec[1].__name__, *spec[2:]))))
+                ("argument", "kind", "min", "max"), spec)))
         response, body = get(port, "/mqtt.min.js", {"Accept-Encoding": "gzip, br"})
         assert response.getheader("Content-Encoding") == "gzip"
         assert gzip.decompress(body) == (web.WEB / "mqtt.min.js").read_bytes()

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import playbach_protocol as protocol
+from playbach.live import wire
 from playbach.live.broker import beyond_loopback
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,10 @@ GZIP_FROM = 1024  # bytes: smaller files go as they are
 def controls():
     """The commands the page offers and what each takes, read from the server's table of
     controls: ``{command: None}`` without an argument, else ``{"argument": name, "kind":
-    "int" | "float" | "str", "min": lowest, "max": highest}`` (None: no bound)."""
-    return {command: spec and {"argument": spec[0], "kind": spec[1].__name__,
-                               "min": spec[2], "max": spec[3]}
-            for command, spec in protocol.CONTROLS.items()}
+    "integer" | "number" | "text", "min": lowest, "max": highest}`` (None: no bound)."""
+    return {command: spec and {"argument": spec[0], "kind": spec[1], "min": spec[2],
+                               "max": spec[3]}
+            for command, spec in wire.CONTROLS.items()}
 
 
 def settings(prefix=protocol.DEFAULT_PREFIX, ws_port=WS_PORT, ws_url=None, primers=()):

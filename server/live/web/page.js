@@ -254,7 +254,7 @@ function argument(label, spec, text) {
   if (given === "") return { refused: `${label}: enter a number (${range(spec)})` };
   const value = Number(given);
   if (!Number.isFinite(value)) return { refused: `${label}: "${given}" is not a number` };
-  if (spec.kind === "int" && !Number.isInteger(value)) return { refused: `${label}: ${given} is not a whole number` };
+  if (spec.kind === "integer" && !Number.isInteger(value)) return { refused: `${label}: ${given} is not a whole number` };
   if ((spec.min !== null && value < spec.min) || (spec.max !== null && value > spec.max)) {
     return { refused: `${label}: ${given} is outside ${range(spec)}` };
   }
