@@ -319,6 +319,15 @@ def test_the_page_shows_plays_and_steers_playbach_serve(browser, tmp_path):
         assert max(map(abs, true[len(true) // 2:])) <= SCHEDULE_TOLERANCE_MS
         assert len(late) <= 0.05 * len(mapped)
 
+        # One voice: the soprano's notes alone, from its own topic.
+        page.page.select_option("#voice", "soprano")
+        heard = page.state("schedule.length")
+        page.wait("playbach.schedule.length >= %d + 10" % heard, "10 soprano notes")
+        soprano = {(m["seq"], m["note"]) for m in listener.voices() if m["voice"] == "soprano"}
+        for note in page.state("schedule")[heard:]:
+            assert (note["seq"], note["note"]) in soprano, note
+        page.page.select_option("#voice", "all")
+
         # Refused in the page, with the server's ranges; nothing published.
         for value, reason in (("5000", "Tempo (beats per minute): 5000 is outside 20-1000"),
                               ("fast", 'Tempo (beats per minute): "fast" is not a number')):

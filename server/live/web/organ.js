@@ -35,6 +35,7 @@ export class Organ {
    *  time stands still while the page's clock goes on, and would map notes tens of ms off.
    *  Running, two timestamps of different buffers agree on the mapping. */
   async settle() {
+    if (!this.context.getOutputTimestamp) return; // contextTime() estimates the latency then
     let previous = this.context.getOutputTimestamp();
     for (let tries = 0; tries < 100; tries++) {
       await new Promise((resolve) => setTimeout(resolve, 10));

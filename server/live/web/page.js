@@ -17,6 +17,13 @@ const REWIND = 100; // as the devices: a seq this far below the last one: the se
 const EVENTS_SHOWN = 30;
 const KEPT = 4000; // schedule entries, and notes waiting for their voice, kept for inspection
 const STORAGE = "playbach.broker";
+// The controls with a number that the page offers, in order; what each takes is the server's.
+const FIELDS = [
+  ["tempo", "Tempo (beats per minute)"],
+  ["temperature", "Temperature"],
+  ["top_p", "Top-p"],
+  ["seed", "Seed (a new piece)"],
+];
 const FALLBACK = { prefix: "playbach", broker: { url: null, port: 9001 }, controls: {}, primers: [] };
 
 const organ = new Organ();
@@ -219,13 +226,15 @@ function setUpControls(table) {
     button.hidden = !(command in table);
     button.addEventListener("click", () => send({ cmd: command }));
   }
+  for (const [command, label] of FIELDS) {
+    if (table[command]) $("#fields").append(numberForm(command, label, table[command]));
+  }
   for (const form of document.querySelectorAll("form[data-command]")) {
     const command = form.dataset.command;
     const spec = table[command];
     form.hidden = !(command in table);
     const input = form.querySelector("input");
     const label = form.querySelector("label").textContent;
-    if (input && spec) $(`#${command}-range`).textContent = range(spec);
     form.addEventListener("submit", (submitted) => {
       submitted.preventDefault();
       const control = { cmd: command };
@@ -240,6 +249,26 @@ function setUpControls(table) {
       if (send(control) && input) input.value = "";
     });
   }
+}
+
+const element = (tag, properties) => Object.assign(document.createElement(tag), properties);
+
+/** A labelled field for `command`, its range beside it, and its button. */
+function numberForm(command, label, spec) {
+  const form = element("form", { className: "row", noValidate: true });
+  form.dataset.command = command;
+  const input = element("input", {
+    id: command, name: command, autocomplete: "off",
+    inputMode: spec.kind === "integer" ? "numeric" : "decimal",
+  });
+  input.setAttribute("aria-describedby", `${command}-range`);
+  form.append(
+    element("label", { htmlFor: command, textContent: label }),
+    input,
+    element("span", { id: `${command}-range`, className: "hint", textContent: range(spec) }),
+    element("button", { type: "submit", textContent: "Set" }),
+  );
+  return form;
 }
 
 function range(spec) {
