@@ -3,9 +3,11 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-# command:Debian package, for what the tests and the services need from the system
+# command or file:Debian package, for what the tests and the services need from the system;
+# FluidR3 is the soundfont --synth and --wav are documented with (fluidsynth brings TimGM6mb)
 SYSTEM_COMMANDS := mosquitto:mosquitto mosquitto_sub:mosquitto-clients node:nodejs npm:npm \
-	fluidsynth:fluidsynth chromium:chromium
+	fluidsynth:fluidsynth /usr/share/sounds/sf2/FluidR3_GM.sf2:fluid-soundfont-gm \
+	chromium:chromium
 
 .PHONY: setup system test run bench clean
 
@@ -14,7 +16,8 @@ setup: system $(VENV)/.installed tests/micropython/node_modules/.installed
 # Installs with apt only what is missing, so a second run is quick and needs no root.
 system:
 	@missing=""; for pair in $(SYSTEM_COMMANDS); do \
-	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	  need=$${pair%%:*}; command -v $$need >/dev/null 2>&1 || [ -e $$need ] || \
+	    missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if ! command -v apt-get >/dev/null 2>&1; then \
 	    echo "please install:$$missing (no apt-get here)"; exit 1; fi; \
