@@ -40,21 +40,27 @@ test: setup
 	$(BIN)/pytest
 
 # The server (its embedded MQTT broker on 127.0.0.1:$(RUN_PORT), or the broker already there,
-# such as the system's mosquitto) and, in this terminal, the watcher. Ctrl-C stops both.
+# such as the system's mosquitto) and the watcher. The server starts paused and the watcher
+# starts it once subscribed, so it shows the piece from its first event. Ctrl-C stops both, and
+# so does the server's end (RUN_ARGS="--notes 100").
 RUN_PORT ?= 1883
 RUN_ARGS ?=
+# An MQTT connection, not a bare TCP one, which the embedded broker would log as a bad client
+BROKER_UP = $(BIN)/python -c "import paho.mqtt.client as m; \
+	m.Client(m.CallbackAPIVersion.VERSION2).connect('127.0.0.1', $(RUN_PORT))" 2>/dev/null
 
 run: setup
 	@trap '' INT; \
-	if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', $(RUN_PORT)))" \
-	    2>/dev/null; then \
+	if $(BROKER_UP); then \
 	  echo "make run: using the MQTT broker already listening on 127.0.0.1:$(RUN_PORT)"; \
 	  broker="--host 127.0.0.1 --port $(RUN_PORT)"; \
 	else broker="--embedded-port $(RUN_PORT)"; fi; \
-	$(BIN)/playbach serve $$broker $(RUN_ARGS) & server=$$!; \
+	$(BIN)/playbach serve --paused $$broker $(RUN_ARGS) & server=$$!; \
 	echo "make run: the page is at http://127.0.0.1:$${PLAYBACH_HTTP_PORT:-8080}/"; \
-	sleep 1; kill -0 $$server 2>/dev/null && $(BIN)/playbach watch --port $(RUN_PORT); \
-	kill -INT $$server 2>/dev/null; wait $$server
+	until $(BROKER_UP) || ! kill -0 $$server 2>/dev/null; do sleep 0.2; done; \
+	$(BIN)/playbach watch --play --port $(RUN_PORT) & watcher=$$!; \
+	while kill -0 $$server 2>/dev/null && kill -0 $$watcher 2>/dev/null; do sleep 0.2; done; \
+	kill -INT $$server $$watcher 2>/dev/null; wait $$server
 
 # Speed and memory of the shipped model (bench.json), and its card's figures reproduced.
 bench: setup data/bach/pieces.jsonl

@@ -26,7 +26,7 @@ import signal
 from pathlib import Path
 
 from playbach.cli import check_writable
-from playbach.engine.options import add_music_arguments, env, open_composer
+from playbach.engine.options import add_music_arguments, env, flag, open_composer
 from playbach.live import broker, connection, page
 from playbach.live.recorder import Recorder
 from playbach.live.server import LiveServer
@@ -60,6 +60,9 @@ def add_arguments(parser):
                        help="where the page finds the broker, when not at --ws-port of the host "
                        "it was loaded from, e.g. ws://broker.local:9001 [PLAYBACH_WS_URL]")
     add_music_arguments(parser)
+    parser.add_argument("--paused", action="store_true", default=env("PAUSED", False, flag),
+                        help="wait for a 'play' command before the first event (playbach watch "
+                        "--play sends it once it listens, as make run does) [PLAYBACH_PAUSED=1]")
     parser.add_argument("--notes", type=int, metavar="N",
                         help="stop after N events (default: play until stopped)")
     parser.add_argument("--record", type=Path, default=env("RECORD", None, Path),
@@ -87,6 +90,8 @@ def run(args):
     server = None
     try:
         server = LiveServer(composer, primer, client, args.prefix, args.bpm, args.notes, recorder)
+        if args.paused:
+            server.state = "paused"  # its first status says so; 'play' starts the piece
         connection.start(client, args, on_connect=server.on_connect,
                          on_message=server.on_message)
         for signum in (signal.SIGINT, signal.SIGTERM):

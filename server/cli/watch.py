@@ -7,19 +7,25 @@ count is the last line, on stderr.
 
 examples:
   playbach watch                          the embedded broker of 'playbach serve' on this machine
+  playbach watch --play                   start a 'playbach serve --paused': see it from seq 1
   playbach watch --host raspberrypi.local
 """
 import signal
 import sys
 import threading
 
-from playbach.live import connection
+import playbach_protocol as protocol
+
+from playbach.live import connection, wire
 from playbach.live.watch import Watcher
 
 
 def add_arguments(parser):
     connection.add_broker_arguments(parser, host="127.0.0.1")
     parser.add_argument("--count", type=int, metavar="N", help="exit after N events")
+    parser.add_argument("--play", action="store_true",
+                        help="send 'play' to a server waiting to start (status paused at seq 0, "
+                        "as 'playbach serve --paused' begins), so no event is missed")
 
 
 def run(args):
@@ -28,6 +34,10 @@ def run(args):
 
     def on_message(client, userdata, message):
         watcher.on_message(client, userdata, message)
+        if args.play and message.topic == protocol.status_topic(args.prefix) \
+                and waiting_to_start(message.payload):
+            # This status came through the subscription: no event can pass unseen.
+            client.publish(protocol.control_topic(args.prefix), wire.encode_control("play"), qos=1)
         if watcher.done:
             finished.set()
 
@@ -49,3 +59,12 @@ def run(args):
         print("playbach watch: %d malformed messages ignored" % watcher.malformed,
               file=sys.stderr)
     return 0
+
+
+def waiting_to_start(status):
+    """True for the status payload of a server paused before its first event."""
+    try:
+        status = protocol.decode(protocol.STATUS, status)
+    except ValueError:
+        return False
+    return status["state"] == "paused" and status.get("seq") == 0
