@@ -1,36 +1,55 @@
-# playbach: `make run` streams Bach, `make test` checks everything. Both set themselves up.
+# playbach: `make run` streams Bach, `make test` checks everything. Both set themselves up, in
+# one .venv: make run the runtime alone (no TensorFlow, no Node), make test everything.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-# command or file:Debian package, for what the tests and the services need from the system;
-# FluidR3 is the soundfont --synth and --wav are documented with (fluidsynth brings TimGM6mb)
-SYSTEM_COMMANDS := mosquitto:mosquitto mosquitto_sub:mosquitto-clients node:nodejs npm:npm \
+# What make test needs from the system, as NEED:Debian package (see install_missing). FluidR3 is
+# the soundfont --synth and --wav are documented with (fluidsynth alone brings TimGM6mb).
+TEST_NEEDS := mosquitto:mosquitto mosquitto_sub:mosquitto-clients node:nodejs npm:npm \
 	fluidsynth:fluidsynth /usr/share/sounds/sf2/FluidR3_GM.sf2:fluid-soundfont-gm \
-	chromium:chromium
+	chromium:chromium systemd-analyze:systemd
 
-.PHONY: setup system test run bench clean
+.PHONY: setup runtime platform system test run bench clean pi-check
 
-setup: system $(VENV)/.installed tests/micropython/node_modules/.installed
+setup: platform system $(VENV)/.installed tests/micropython/node_modules/.installed
+runtime: platform $(VENV)/.runtime
 
-# Installs with apt only what is missing, so a second run is quick and needs no root.
-system:
-	@missing=""; for pair in $(SYSTEM_COMMANDS); do \
-	  need=$${pair%%:*}; command -v $$need >/dev/null 2>&1 || [ -e $$need ] || \
-	    missing="$$missing $${pair#*:}"; done; \
+# $(call install_missing,NEED:PACKAGE ...): apt-get installs the packages whose NEED (a command,
+# a file or a Python module) is missing, so a second run is quick and needs no root.
+install_missing = @missing=""; for pair in $(1); do need=$${pair%%:*}; \
+	  command -v $$need >/dev/null 2>&1 || [ -e $$need ] || \
+	  $(PYTHON) -c "import $$need" 2>/dev/null || missing="$$missing $${pair\#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if ! command -v apt-get >/dev/null 2>&1; then \
 	    echo "please install:$$missing (no apt-get here)"; exit 1; fi; \
 	  echo "installing system packages:$$missing"; \
-	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# LiteRT, the TFLite interpreter, has no 32-bit ARM build: say so before pip fails at length.
+platform:
+	@case "$$(uname -m)" in armv6l|armv7l) echo "playbach needs a 64-bit OS (Raspberry Pi OS" \
+	  "64-bit on a Pi 3, 4, 5 or Zero 2 W); this one is 32-bit ($$(uname -m))" >&2; exit 1;; esac
+
+system:
+	$(call install_missing,$(TEST_NEEDS))
+
+$(BIN)/python:
+	$(call install_missing,ensurepip:python3-venv)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,dev]'
+
+# The runtime, what make run and a Raspberry Pi need: pip install -e .
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
 	touch $@
+
+# Everything, with the train and dev extras; the runtime too, so make run has nothing to add.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[train,dev]'
+	touch $@ $(VENV)/.runtime
 
 tests/micropython/node_modules/.installed: tests/micropython/package-lock.json
 	cd tests/micropython && npm ci --silent --no-audit --no-fund
@@ -49,7 +68,7 @@ RUN_ARGS ?=
 BROKER_UP = $(BIN)/python -c "import paho.mqtt.client as m; \
 	m.Client(m.CallbackAPIVersion.VERSION2).connect('127.0.0.1', $(RUN_PORT))" 2>/dev/null
 
-run: setup
+run: runtime
 	@trap '' INT; \
 	if $(BROKER_UP); then \
 	  echo "make run: using the MQTT broker already listening on 127.0.0.1:$(RUN_PORT)"; \
@@ -60,7 +79,7 @@ run: setup
 	until $(BROKER_UP) || ! kill -0 $$server 2>/dev/null; do sleep 0.2; done; \
 	$(BIN)/playbach watch --play --port $(RUN_PORT) & watcher=$$!; \
 	while kill -0 $$server 2>/dev/null && kill -0 $$watcher 2>/dev/null; do sleep 0.2; done; \
-	kill -INT $$server $$watcher 2>/dev/null; wait $$server
+	kill -INT $$server $$watcher 2>/dev/null; wait $$watcher; wait $$server
 
 # Speed and memory of the shipped model (bench.json), and its card's figures reproduced.
 bench: setup data/bach/pieces.jsonl
@@ -69,6 +88,14 @@ bench: setup data/bach/pieces.jsonl
 
 data/bach/pieces.jsonl:
 	$(BIN)/playbach corpus --bach --out data/bach
+
+# An emulated Raspberry Pi OS 64-bit (Debian bookworm arm64 under qemu-user and proot) follows the
+# README's steps and plays (tools/pi-check/run). The image is cached in build/pi-check: the first
+# run takes about ten minutes more. Not part of make test.
+pi-check: runtime
+	$(call install_missing,/usr/sbin/debootstrap:debootstrap qemu-aarch64-static:qemu-user-static \
+	  proot:proot systemd-analyze:systemd)
+	$(SUDO) tools/pi-check/run
 
 clean:
 	rm -rf $(VENV) tests/micropython/node_modules .pytest_cache
