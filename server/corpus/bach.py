@@ -20,8 +20,8 @@ from playbach.corpus.midi import FERMATA
 log = logging.getLogger(__name__)
 
 VOICE_COUNT = 4
-SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn")  # not the analyses (.rntxt)
-EXPORT_VERSION = "2"  # 2: fermata markers; files of another version are exported again
+SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn")  # by preference; not the analyses (.rntxt)
+EXPORT_VERSION = "3"  # 2: fermata markers; 3: one score per chorale. Others are exported again
 VERSION_FILE = ".playbach-export"
 
 
@@ -35,8 +35,8 @@ def export_chorales(folder, limit=None, progress=True):
         raise SystemExit("the Bach chorales need music21: pip install 'playbach[train]'")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    scores = [path for path in corpus.getComposer("bach") if path.suffix in SCORE_SUFFIXES]
-    jobs = [(path, folder / (path.stem + ".mid")) for path in sorted(scores)[:limit]]
+    jobs = [(path, folder / (path.stem + ".mid"))
+            for path in chorale_scores(corpus.getComposer("bach"))[:limit]]
     version = folder / VERSION_FILE
     if version.exists() and version.read_text().strip() == EXPORT_VERSION:
         jobs = [job for job in jobs if not job[1].exists()]
@@ -48,6 +48,18 @@ def export_chorales(folder, limit=None, progress=True):
                 log.log(level, problem)
     version.write_text(EXPORT_VERSION + "\n")
     return folder
+
+
+def chorale_scores(paths):
+    """The score to export of each chorale among music21's ``paths``, sorted: of one
+    encoded twice (bwv277, bwv281, bwv366 come as .mxl and .krn, which differ in tempo and
+    notes), the first of ``SCORE_SUFFIXES``. Exporting both to one NAME.mid let whichever
+    finished last win, so the corpus, and the n-grams trained on it, changed from run to run."""
+    chosen = {}
+    for path in sorted((path for path in paths if path.suffix in SCORE_SUFFIXES),
+                       key=lambda path: SCORE_SUFFIXES.index(path.suffix)):
+        chosen.setdefault(path.stem, path)
+    return sorted(chosen.values())
 
 
 def _export(job):
