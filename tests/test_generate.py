@@ -15,6 +15,7 @@ from playbach.engine.composer import Composer, model_file
 from playbach.engine.midifile import TICKS_PER_BEAT, timed_notes
 from playbach.engine.synth import find_soundfont
 from playbach.engine.timeline import Timeline, timed
+from playbach.model.dataset import PRIMER_EVENTS
 from playbach_protocol import beats_to_ms
 from playbach.live.clock import Clock
 
@@ -92,7 +93,7 @@ def card_without_primers(card_path, folder):
 
 def test_primers_come_from_the_card_tokens_or_midi(tiny_model, tmp_path):
     composer = Composer(model_file(tiny_model), seed=1)
-    assert composer.primers and all(len(p.events) <= primers.PRIMER_EVENTS
+    assert composer.primers and all(len(p.events) <= PRIMER_EVENTS
                                     for p in composer.primers.values())
     assert composer.choose_primer().name in composer.primers
     with pytest.raises(primers.PrimerError, match="ships: "):

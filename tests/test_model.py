@@ -11,10 +11,10 @@ import playbach_protocol as protocol
 from playbach.music import Voicer
 from playbach.corpus import store
 from playbach.corpus.midi import Piece
-from playbach.engine.primer import PRIMER_EVENTS
 from playbach.model import dataset
 from playbach.model.card import card_for, load_card
-from playbach.model.vocabulary import END, IGNORED, NONE, PAD, Vocabulary, Voicing, transpose
+from playbach.model.vocabulary import (END, IGNORED, NONE, PAD, Speller, Step, Vocabulary,
+                                       columns, sequences, transpose)
 from conftest import playbach
 
 
@@ -22,12 +22,17 @@ def events(text):
     return [protocol.parse_event(t) for t in text.split()]
 
 
+def same_steps(one, other):
+    """Whether two :class:`Step` records of arrays hold the same values."""
+    return all(np.array_equal(a, b) for a, b in zip(one, other, strict=True))
+
+
 def test_vocabulary_factors_chords_into_notes_and_an_end():
     vocabulary = Vocabulary.default()
     assert len(vocabulary.symbols) == 130
     assert vocabulary.symbols[:2] == [PAD, END] and vocabulary.pad == 0
-    (symbols, durations, dynamics, voicings), targets = vocabulary.encode_piece(
-        events("A2.G#3:1/2:mf R:1 B2:2:ff"))
+    inputs, targets = vocabulary.encode_piece(events("A2.G#3:1/2:mf R:1 B2:2:ff"))
+    symbols, durations, dynamics, voicings = inputs
     a2, gs3, b2 = (vocabulary.event_symbols((n,))[0] for n in (45, 56, 47))
     end = vocabulary.end
     # The stream is "<end> A2 G#3 <end> <end> B2 <end>": inputs all but the last symbol.
@@ -35,12 +40,12 @@ def test_vocabulary_factors_chords_into_notes_and_an_end():
     assert list(durations) == [NONE, NONE, NONE, 1 + protocol.DURATIONS.index("1/2"),
                                1 + protocol.DURATIONS.index("1"), NONE]
     assert list(dynamics) == [NONE, NONE, NONE, 1 + protocol.DYNAMICS.index("mf"), NONE, NONE]
-    assert list(targets[0]) == [a2, gs3, end, end, b2, end]
+    assert list(targets["symbol"]) == [a2, gs3, end, end, b2, end]
     # Duration and dynamic are scored where the next symbol ends an event; a rest has no dynamic.
-    assert list(targets[1]) == [IGNORED, IGNORED, protocol.DURATIONS.index("1/2"),
+    assert list(targets["duration"]) == [IGNORED, IGNORED, protocol.DURATIONS.index("1/2"),
                                 protocol.DURATIONS.index("1"), IGNORED,
                                 protocol.DURATIONS.index("2")]
-    assert list(targets[2]) == [IGNORED, IGNORED, protocol.DYNAMICS.index("mf"), IGNORED,
+    assert list(targets["dynamic"]) == [IGNORED, IGNORED, protocol.DYNAMICS.index("mf"), IGNORED,
                                 IGNORED, protocol.DYNAMICS.index("ff")]
     # Each step reads what the voices hold before the event it spells, never the event itself:
     # A2 and G#3 are held once their <end> is read; the rest silences them.
@@ -50,28 +55,30 @@ def test_vocabulary_factors_chords_into_notes_and_an_end():
     assert voicings.tolist()[4:] == [silent] * 2
 
 
-def test_voicing_follows_the_shared_voicer_and_carries_on_from_its_memory():
+def test_the_speller_voices_every_step_as_the_shared_voicer_and_carries_on_from_its_memory():
     vocabulary = Vocabulary.default()
     played = events("C3.G3.E4.C5:1:mf D3:1:mf B2.G4:1:mf")
-    (symbols, _, _, voicings), _ = vocabulary.encode_piece(played)
+    inputs, _ = vocabulary.encode_piece(played)
     voicer, expected = Voicer(), []
     for notes, _, _ in played:  # one row per symbol read before the event: <end> and notes
         expected += [[vocabulary.pad if note is None else vocabulary.note_symbol(note)
                       for note in voicer.held]] * (len(notes) + 1)
         voicer.step(notes)
-    assert voicings.tolist() == expected
+    assert inputs.voicing.tolist() == expected
     assert expected[5] == [vocabulary.note_symbol(n) for n in (48, 55, 64, 72)]
     # D3 moves the bass; the other voices hold.
     assert expected[7] == [vocabulary.note_symbol(50)] + expected[5][1:]
-    voicing = Voicing(vocabulary)
-    for symbol in symbols[:7]:
-        voicing.read(symbol)
-    memory = voicing.memory()
-    rest = [voicing.read(symbol) for symbol in symbols[7:]]
-    voicing.reset()
-    assert voicing.read(vocabulary.end) == [vocabulary.pad] * len(protocol.VOICES)
-    voicing.recall(memory)
-    assert [voicing.read(symbol) for symbol in symbols[7:]] == rest == expected[7:]
+    # The steps are the same, spelt one by one as the generator spells them.
+    speller = Speller(vocabulary)
+    steps = [speller.start()] + speller.event(played[0])
+    memory = speller.memory()
+    rest = [step for event in played[1:] for step in speller.event(event)]
+    assert same_steps(columns(steps + rest[:-1]), inputs)
+    speller.start()
+    assert speller.note(vocabulary.note_symbol(60)).voicing == (vocabulary.pad,) * len(
+        protocol.VOICES)
+    speller.recall(memory)
+    assert [step for event in played[1:] for step in speller.event(event)] == rest
 
 
 def test_every_chord_is_representable():
@@ -104,8 +111,9 @@ def test_split_is_by_piece_deterministic_and_disjoint():
 def test_windows_cover_every_target_and_pad_the_end():
     vocabulary = Vocabulary.default()
     piece = Piece("p", events(" ".join(["C4.E4:1/2:mf"] * 10)), 120, "4/4")  # 31 steps
-    (symbols, _, _, voicings), (targets, _, _) = dataset.windows(
-        dataset.encode([piece], vocabulary), vocabulary, length=12, stride=6)
+    (symbols, _, _, voicings), targets = dataset.windows(
+        dataset.encode([piece], vocabulary), length=12, stride=6)
+    targets = targets["symbol"]
     stream, _, _, stream_voicings = dataset.encode([piece], vocabulary)[0][0]
     assert len(stream) == 30
     assert symbols.shape == (4, 12)  # starts 0, 6, 12, and 18 to reach the end
@@ -115,8 +123,9 @@ def test_windows_cover_every_target_and_pad_the_end():
         assert (voicings[row] == stream_voicings[start:start + 12]).all()
     assert (targets >= 0).all()
     short = Piece("s", events("C4:1:mf"), 120, "4/4")
-    (symbols, _, _, voicings), (targets, _, _) = dataset.windows(
-        dataset.encode([short], vocabulary), vocabulary, length=12, stride=6)
+    (symbols, _, _, voicings), targets = dataset.windows(
+        dataset.encode([short], vocabulary), length=12, stride=6)
+    targets = targets["symbol"]
     assert symbols.shape == (1, 12)
     assert list(symbols[0, 2:]) == [vocabulary.pad] * 10
     assert (voicings[0, 2:] == vocabulary.pad).all()
@@ -138,7 +147,7 @@ def test_tiny_model_card_records_split_hyperparameters_and_files(tiny_model, bac
     assert "non-commercial" in card["corpus"]["licence"]
     primers = store.read_pieces(tiny_model.parent / card["primers"])
     assert primers and {p.name for p in primers} <= set(split["test"])
-    assert all(0 < len(p.events) <= PRIMER_EVENTS for p in primers)
+    assert all(0 < len(p.events) <= dataset.PRIMER_EVENTS for p in primers)
     assert set(card["files"]) == {"window", "step"}
     for kind in ("window", "step"):
         assert set(card["files"][kind]) == {"float32", "float16", "int8"}
@@ -153,11 +162,10 @@ def held_out_windows(card_path, corpus, count=3):
     vocabulary = Vocabulary.from_card(card)
     pieces = dataset.pieces_by_name(store.load_pieces(corpus),
                                     card["split"]["validation"] + card["split"]["test"])
-    inputs, _ = dataset.windows(
-        dataset.encode(pieces, vocabulary), vocabulary, card["hyperparameters"]["window"],
-        card["hyperparameters"]["window"])
-    full = (inputs[0] != vocabulary.pad).all(axis=1)
-    return tuple(values[full][:count] for values in inputs)
+    inputs, _ = dataset.windows(dataset.encode(pieces, vocabulary),
+                                card["hyperparameters"]["window"], card["hyperparameters"]["window"])
+    full = (inputs.symbol != vocabulary.pad).all(axis=1)
+    return Step(*(values[full][:count] for values in inputs))
 
 
 def test_exported_models_match_keras(tiny_model, bach_corpus):
@@ -165,22 +173,20 @@ def test_exported_models_match_keras(tiny_model, bach_corpus):
     from playbach.model.train import load_model
 
     model, card = load_model(tiny_model)
-    symbols, durations, dynamics, voicings = held_out_windows(tiny_model, bach_corpus[0])
-    assert len(symbols) >= 3 and (voicings != 0).any()
-    expected = model({"symbols": symbols, "durations": durations, "dynamics": dynamics,
-                      "voicings": voicings})
+    windows = held_out_windows(tiny_model, bach_corpus[0])
+    assert len(windows.symbol) >= 3 and (windows.voicing != 0).any()
+    expected = model(sequences(windows))
     expected = {head: np.asarray(values)[:, -1] for head, values in expected.items()}
     folder = tiny_model.parent
     for precision, tolerance in (("float32", 1e-4), ("float16", 0.02), ("int8", 0.1)):
         window = WindowModel(folder / card["files"]["window"][precision])
         step = StepModel(folder / card["files"]["step"][precision])
-        for row in range(len(symbols)):
-            from_window = window.predict(symbols[row], durations[row], dynamics[row],
-                                         voicings[row])
+        for row in range(len(windows.symbol)):
+            from_window = window.predict(Step(*(values[row] for values in windows)))
             state = step.zero_state()
-            for i in range(len(symbols[row])):
-                from_step, state = step.step(int(symbols[row, i]), int(durations[row, i]),
-                                             int(dynamics[row, i]), voicings[row, i], state)
+            for i in range(len(windows.symbol[row])):
+                from_step, state = step.step(Step(*(values[row, i] for values in windows)),
+                                             state)
             for head in ("symbol", "duration", "dynamic"):
                 assert np.abs(from_window[head] - expected[head][row]).max() < tolerance
                 assert np.abs(from_step[head] - expected[head][row]).max() < tolerance
@@ -190,40 +196,42 @@ def test_exported_models_match_keras(tiny_model, bach_corpus):
 
 
 def test_the_readers_feed_the_models_what_training_encoded(tiny_model, bach_corpus):
-    from playbach.engine.generator import reader_for
-    from playbach.model.runtime import StepModel, WindowModel
+    from playbach.model.runtime import StepModel, WindowModel, reader_for
     from playbach.model.train import load_model
 
     model, card = load_model(tiny_model)
     vocabulary = Vocabulary.from_card(card)
     piece = dataset.pieces_by_name(store.load_pieces(bach_corpus[0]), card["split"]["test"])[0]
     inputs, _ = vocabulary.encode_piece(piece.events[:8])
-    expected = np.asarray(model(dict(zip(("symbols", "durations", "dynamics", "voicings"),
-                                         (values[np.newaxis] for values in inputs))))["symbol"])
-    steps = [tuple(int(value) for value in step) for step in zip(*inputs[:3])]
+    expected = np.asarray(model(sequences(Step(*(values[np.newaxis] for values in inputs))))[
+        "symbol"])
+    speller = Speller(vocabulary)  # as the generator and eval spell the events
+    steps = [speller.start()] + [step for event in piece.events[:8]
+                                 for step in speller.event(event)][:-1]
+    assert same_steps(columns(steps), inputs)
     # The window model from a history shorter than its window: its left padding is skipped.
     window = WindowModel(tiny_model.parent / card["files"]["window"]["float32"])
     assert len(steps) < window.window
-    window_reader = reader_for(window, vocabulary)
-    from_window = [window_reader.read(*step)["symbol"] for step in steps]
-    reader = reader_for(StepModel(tiny_model.parent / card["files"]["step"]["float32"]),
-                        vocabulary)
-    outputs = [reader.read(*step)["symbol"] for step in steps]
+    window_reader = reader_for(window)
+    from_window = [window_reader.read(step)["symbol"] for step in steps]
+    reader = reader_for(StepModel(tiny_model.parent / card["files"]["step"]["float32"]))
+    outputs = [reader.read(step)["symbol"] for step in steps]
     for position in (0, len(steps) // 2, -1):
         assert np.abs(outputs[position] - expected[0, position]).max() < 1e-4
         assert np.abs(from_window[position] - expected[0, position]).max() < 1e-4
     # Carried on from a memory taken in the middle of an event (after one of its notes), it
-    # reads the rest the same, the voicing moving at the event's end.
+    # reads the rest the same.
     middle = next(i for i in range(len(steps) // 2, len(steps))
-                  if steps[i - 1][0] != vocabulary.end)
-    reader.reset()
-    for step in steps[:middle]:
-        reader.read(*step)
-    memory = reader.memory()
-    reader.reset()
-    reader.recall(memory)
-    again = [reader.read(*step)["symbol"] for step in steps[middle:]]
-    assert np.abs(np.array(again) - np.array(outputs[middle:])).max() < 1e-6
+                  if steps[i - 1].symbol != vocabulary.end)
+    for one in (reader, window_reader):
+        one.reset()
+        for step in steps[:middle]:
+            one.read(step)
+        memory = one.memory()
+        one.reset()
+        one.recall(memory)
+        again = [one.read(step)["symbol"] for step in steps[middle:]]
+        assert np.abs(np.array(again) - np.array(outputs[middle:])).max() < 1e-4
 
 
 def test_eval_reports_model_and_baselines_on_the_test_split(tiny_model, bach_corpus):
@@ -260,10 +268,11 @@ def test_runtime_never_imports_tensorflow(tiny_model):
     step = tiny_model.parent / card["files"]["step"]["int8"]
     script = (
         "import sys\n"
+        "from playbach.model.card import max_notes\n"
         "from playbach.model.runtime import open_model\n"
         "from playbach.engine.generator import Generator\n"
         "card, vocabulary, model = open_model(%r)\n"
-        "generator = Generator(model, vocabulary, seed=1)\n"
+        "generator = Generator(model, vocabulary, seed=1, max_notes=max_notes(card))\n"
         "print([generator.next_event() for _ in range(5)])\n"
         "assert not [m for m in sys.modules if m.startswith(('tensorflow', 'keras'))], "
         "sorted(m for m in sys.modules if m.startswith(('tensorflow', 'keras')))\n" % str(step))
@@ -335,19 +344,17 @@ def test_key_ensemble_combines_the_model_read_in_other_keys(tiny_model, bach_cor
     shifts = (-1, 0, 2)
     ensemble = open_model(step.path, shifts)[2]
     assert isinstance(ensemble, KeyEnsemble) and ensemble.shifts == shifts
-    symbols, durations, dynamics, voicings = (row[0] for row in held_out_windows(
-        tiny_model, bach_corpus[0], 1))
+    steps = Step(*(values[0] for values in held_out_windows(tiny_model, bach_corpus[0], 1)))
     move = lambda symbol, shift: symbol if symbol < 2 else vocabulary.note_symbol(
         vocabulary.note(int(symbol)) + shift)
     state, members = ensemble.zero_state(), [step.zero_state() for _ in shifts]
-    for symbol, duration, dynamic, voicing in zip(symbols, durations, dynamics, voicings):
-        combined, state = ensemble.step(int(symbol), int(duration), int(dynamic), voicing,
-                                        state)
+    for symbol, duration, dynamic, voicing in zip(*steps):
+        combined, state = ensemble.step(Step(symbol, duration, dynamic, voicing), state)
         outputs = []
         for i, shift in enumerate(shifts):  # by hand: move the notes, read, move back
             log_probs, members[i] = step.step(
-                move(symbol, shift), int(duration), int(dynamic),
-                [move(held, shift) for held in voicing], members[i])
+                Step(move(symbol, shift), duration, dynamic,
+                     [move(held, shift) for held in voicing]), members[i])
             outputs.append(log_probs)
     normalised, votes = lambda row: row - np.logaddexp.reduce(row), {}
     for head in ("duration", "dynamic"):
@@ -369,7 +376,7 @@ def test_key_ensemble_combines_the_model_read_in_other_keys(tiny_model, bach_cor
     assert np.exp(combined["symbol"]).sum() == pytest.approx(1.0, abs=1e-4)
     window = KeyEnsemble(WindowModel(folder / card["files"]["window"]["float32"]), vocabulary,
                          shifts)
-    from_window = window.predict(symbols, durations, dynamics, voicings)
+    from_window = window.predict(steps)
     assert np.abs(from_window["symbol"] - combined["symbol"]).max() < 1e-4
 
 
@@ -418,3 +425,89 @@ def test_eval_chooses_the_keys_on_validation_and_every_consumer_uses_them(
     best = min(b["nll_per_event"] for b in pitch.values())
     assert report["pitch_nll_vs_best_ngram"] == pytest.approx(
         report["model_scores"]["pitch"]["nll_per_event"] / best - 1, abs=1e-4)
+
+
+def write_tune(path, chords, ticks=240):
+    """A MIDI file playing ``chords`` (tuples of MIDI notes, () a rest) a beat each."""
+    import mido
+
+    midi = mido.MidiFile(ticks_per_beat=ticks)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    wait = 0
+    for chord in chords:
+        for i, note in enumerate(chord):
+            track.append(mido.Message("note_on", note=note, velocity=90, time=wait if i == 0 else 0))
+        if chord:
+            wait = 0
+        for i, note in enumerate(chord):
+            track.append(mido.Message("note_off", note=note, time=ticks if i == 0 else 0))
+        wait += 0 if chord else ticks
+    midi.save(path)
+
+
+@pytest.fixture(scope="module")
+def foreign_corpus(tmp_path_factory):
+    """Three tunes that are not the model's, tokenized by ``playbach corpus``."""
+    folder = tmp_path_factory.mktemp("foreign")
+    scale = [60, 62, 64, 65, 67, 69, 71, 72]
+    write_tune(folder / "scale.mid", [(n,) for n in scale + scale[::-1]])
+    write_tune(folder / "chords.mid", [(48, 64, 67), (53, 65, 69), (), (55, 62, 71), (48, 64, 72)]
+               * 3)
+    write_tune(folder / "fifths.mid", [(n, n + 7) for n in range(50, 70, 2)])
+    result = playbach("corpus", folder, "--out", folder / "corpus", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["pieces"] == 3
+    return folder / "corpus"
+
+
+def test_eval_scores_every_piece_of_another_corpus_against_the_models_training_pieces(
+        tiny_model, bach_corpus, foreign_corpus):
+    card = load_card(tiny_model)
+    step = tiny_model.parent / card["files"]["step"]["int8"]
+    pieces = store.load_pieces(foreign_corpus)
+    # The n-grams find the training pieces in the corpus the card names, unless told.
+    assert card["corpus"]["folder"] == str(bach_corpus[0])
+    result = playbach("eval", step, "--corpus", foreign_corpus, "--music-events", 30, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["corpus"] == str(foreign_corpus) and report["test_pieces"] == 3
+    assert report["test_events"] == sum(len(piece.events) for piece in pieces)
+    assert report["train_corpus"] == str(bach_corpus[0])
+    assert 0 < report["model_scores"]["pitch"]["nll_per_event"] < 50
+    assert set(report["baselines"]["pitch"]) >= {"token_1", "symbol_16"}
+    assert report["music"]["primer"] == pieces[0].name and "corpus" in report["music"]
+    # The same n-grams as from the model's own corpus given by hand.
+    again = playbach("eval", step, "--corpus", foreign_corpus, "--train-corpus", bach_corpus[0],
+                     "--beam", 0, "--music-events", 0)
+    assert again.returncode == 0, again.stderr
+    assert "on 3 pieces of %s, not the model's corpus" % foreign_corpus in again.stdout
+    best = min(report["baselines"]["pitch"].items(), key=lambda item: item[1]["nll_per_event"])
+    assert "%s, %.4f nats/event, trained on the model's training pieces from %s" % (
+        best[0], best[1]["nll_per_event"], bach_corpus[0]) in again.stdout
+
+
+def test_eval_says_what_it_lacks_on_another_corpus(tiny_model, bach_corpus, foreign_corpus,
+                                                   tmp_path):
+    card = load_card(tiny_model)
+    step = tiny_model.parent / card["files"]["step"]["int8"]
+    failures = {
+        "holds no corpus": ["--train-corpus", tmp_path / "nowhere"],
+        "lacks %d pieces of the model's split" % len(card["split"]["train"]): [
+            "--train-corpus", foreign_corpus],
+        "is not the model's corpus": ["--write-card"],
+    }
+    for reason, options in failures.items():
+        result = playbach("eval", step, "--corpus", foreign_corpus, *options)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        # After the model opened (LiteRT says so itself on stderr), one line says what is wrong.
+        lines = [line for line in result.stderr.splitlines()
+                 if not line.startswith("INFO: Created TensorFlow Lite")]
+        assert len(lines) == 1 and lines[0].startswith("playbach eval: ") and reason in lines[0]
+    # A corpus holding some of the model's test pieces is neither its own nor another.
+    partial = tmp_path / "partial"
+    pieces = store.load_pieces(bach_corpus[0])
+    store.write_corpus(partial, dataset.pieces_by_name(pieces, card["split"]["test"][:1]), {}, {})
+    result = playbach("eval", step, "--corpus", partial, "--no-baselines")
+    assert result.returncode == 1 and "holds 1 of the %d test pieces" % len(
+        card["split"]["test"]) in result.stderr

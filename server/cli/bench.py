@@ -36,10 +36,13 @@ def run(args):
         check_writable(args, "--out")
     from playbach.engine.bench import benchmark
     from playbach.live.latency import resume_times, stream_latency
-    from playbach.model.card import SHIPPED_CARD
+    from playbach.model.card import SHIPPED_CARD, ModelError
 
     card = args.card or SHIPPED_CARD
-    report = benchmark(card, args.calls, args.events)
+    try:
+        report = benchmark(card, args.calls, args.events)
+    except ModelError as error:  # found before anything is timed
+        raise SystemExit("playbach bench: %s" % error) from None
     if args.stream_events:
         report["stream"] = [stream_latency(card, args.stream_events, broker=broker)
                             for broker in args.brokers]

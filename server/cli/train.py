@@ -1,12 +1,12 @@
 """Train the next-event model on a corpus (needs the train extra: pip install 'playbach[train]').
 
-Splits the corpus by piece (80/10/10, fixed seed) so no test piece is ever seen in training,
-transposes the training pieces into all 12 keys, and trains two stacked LSTMs with heads for the
-next symbol, duration and dynamic: 10 planned epochs, as many as fit in 57 minutes (9 for the
-shipped model on 2 cores), the last 2 annealing the learning rate (1 if the time is short: the
-shipped run), or fewer if the validation symbol loss stops improving. Each step reads a symbol and
-the voicing (what the four voices hold). Writes OUT/NAME.weights.h5 and the model card
-OUT/NAME.json; then run playbach export and playbach eval.
+Splits the corpus by piece (fixed seed) so no test piece is ever seen in training, transposes the
+training pieces into all 12 keys, and trains two stacked LSTMs with heads for the next symbol,
+duration and dynamic: the planned epochs that fit in --minutes, the last ones annealing the
+learning rate (fewer if the time is short), stopping early if the validation symbol loss stops
+improving. Each step reads a symbol and the voicing (what the four voices hold). Writes
+OUT/NAME.weights.h5 and the model card OUT/NAME.json (with every setting it used); then run
+playbach export and playbach eval.
 
 example:
   playbach corpus --bach --out data/bach
@@ -14,39 +14,46 @@ example:
 """
 from pathlib import Path
 
+from playbach.model.hyper import HYPER_PARAMETERS, MINUTES, PATIENCE, context
+
 
 def add_arguments(parser):
+    hyper = HYPER_PARAMETERS
     parser.add_argument("corpus", type=Path, help="corpus folder written by playbach corpus")
     parser.add_argument("--out", type=Path, default=Path("models"), help="folder (default: models)")
     parser.add_argument("--name", default="playbach", help="file name stem (default: playbach)")
     parser.add_argument("--epochs", type=int,
-                        help="the plan's length; its last 2 anneal the learning rate (default: 10)")
-    parser.add_argument("--patience", type=int, default=3,
-                        help="stop after this many epochs without a better validation symbol loss")
-    parser.add_argument("--minutes", type=float, default=57,
-                        help="fit the epochs into this time, the last 1 or 2 still annealing "
-                             "(default: 57, so that with the data's preparation a run takes "
-                             "under an hour; 0: no limit)")
+                        help="the plan's length; its last %d anneal the learning rate "
+                             "(default: %d)" % (hyper["anneal_epochs"], hyper["epochs"]))
+    parser.add_argument("--patience", type=int, default=PATIENCE,
+                        help="stop after this many epochs without a better validation symbol "
+                             "loss (default: %d)" % PATIENCE)
+    parser.add_argument("--minutes", type=float, default=MINUTES,
+                        help="fit the epochs into this time, the last 1 or %d still annealing "
+                             "(default: %g, so that with the data's preparation a run takes "
+                             "under an hour; 0: no limit)" % (hyper["anneal_epochs"], MINUTES))
     parser.add_argument("--seed", type=int, default=0, help="split and initialisation seed")
     parser.add_argument("--limit", type=int, metavar="N", help="use only the first N pieces")
     parser.add_argument("--context", type=int, metavar="EVENTS",
-                        help="events of context the window model reads (default: 40)")
+                        help="events of context the window model reads (default: %d)"
+                             % hyper["context_events"])
     parser.add_argument("--units", type=int, nargs="+", metavar="N",
-                        help="LSTM sizes, one per layer (default: 256 256)")
-    parser.add_argument("--batch-size", type=int, help="windows per batch (default: 64)")
+                        help="LSTM sizes, one per layer (default: %s)"
+                             % " ".join(map(str, hyper["lstm_units"])))
+    parser.add_argument("--batch-size", type=int,
+                        help="windows per batch (default: %d)" % hyper["batch_size"])
     parser.add_argument("--resume", type=Path, metavar="CARD",
                         help="train this model further (its hyper-parameters and split)")
 
 
 def run(args):
-    from playbach.model.train import HYPER_PARAMETERS, train
+    from playbach.model.train import train
 
     hyper = {}
     if args.epochs:
         hyper["epochs"] = args.epochs
     if args.context:
-        hyper.update(context_events=args.context, window=4 * args.context,
-                     train_window=min(4 * args.context, HYPER_PARAMETERS["train_window"]))
+        hyper.update(context(args.context))
     if args.units:
         hyper["lstm_units"] = args.units
     if args.batch_size:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from playbach.engine import primer as primers
 from playbach.engine.generator import Generator
-from playbach.model.card import SHIPPED_CARD, card_for
+from playbach.model.card import SHIPPED_CARD, card_for, max_notes
 from playbach.model.runtime import open_model
 
 
@@ -33,7 +33,7 @@ class Composer:
         # A seed is always drawn, so that any piece can be played again.
         self.seed = random.randrange(2 ** 31) if seed is None else seed
         self.generator = Generator(model, vocabulary, self.seed, temperature, top_k, top_p,
-                                   self.card["hyperparameters"].get("max_notes", 4))
+                                   max_notes=max_notes(self.card))
 
     @property
     def name(self):

@@ -7,66 +7,8 @@ event repeat more than ``max_repeats`` times in a row.
 """
 import numpy as np
 
-from playbach.model.vocabulary import NONE, Voicing
-
-
-class StepReader:
-    """Feeds a step model one symbol at a time with its voicing, carrying its LSTM state."""
-
-    def __init__(self, model, vocabulary):
-        self.model = model
-        self.voicing = Voicing(vocabulary)
-        self.reset()
-
-    def reset(self):
-        self.state = self.model.zero_state()
-        self.voicing.reset()
-
-    def read(self, symbol, duration, dynamic):
-        log_probs, self.state = self.model.step(symbol, duration, dynamic,
-                                                self.voicing.read(symbol), self.state)
-        return log_probs
-
-    def memory(self):
-        return self.state, self.voicing.memory()  # the state is replaced, never edited
-
-    def recall(self, memory):
-        self.state, voicing = memory
-        self.voicing.recall(voicing)
-
-
-class WindowReader:
-    """Feeds a window model the last ``window`` symbols and their voicings at each step (the
-    seed's way)."""
-
-    def __init__(self, model, vocabulary):
-        self.model = model
-        self.voicing = Voicing(vocabulary)
-        self.reset()
-
-    def reset(self):
-        self.history = ([], [], [], [])
-        self.voicing.reset()
-
-    def read(self, symbol, duration, dynamic):
-        for values, value in zip(self.history, (symbol, duration, dynamic,
-                                                self.voicing.read(symbol))):
-            values.append(value)
-            del values[:-self.model.window]
-        return self.model.predict(*self.history)
-
-    def memory(self):
-        return tuple(list(values) for values in self.history), self.voicing.memory()
-
-    def recall(self, memory):
-        history, voicing = memory
-        self.history = tuple(list(values) for values in history)
-        self.voicing.recall(voicing)
-
-
-def reader_for(model, vocabulary):
-    """The reader that feeds ``model`` (a step or window model) one symbol at a time."""
-    return (StepReader if model.kind == "step" else WindowReader)(model, vocabulary)
+from playbach.model.runtime import reader_for
+from playbach.model.vocabulary import Speller
 
 
 def sample(log_probs, rng, temperature=1.0, top_k=0, top_p=1.0, allowed=None):
@@ -95,10 +37,11 @@ def sample(log_probs, rng, temperature=1.0, top_k=0, top_p=1.0, allowed=None):
 class Generator:
     """Generates events ``(notes, duration, dynamic)`` from a model and a primer."""
 
-    def __init__(self, model, vocabulary, seed=None, temperature=1.0, top_k=0, top_p=1.0,
-                 max_notes=4, max_repeats=4):
+    def __init__(self, model, vocabulary, seed=None, temperature=1.0, top_k=0, top_p=1.0, *,
+                 max_notes, max_repeats=4):
         self.vocabulary = vocabulary
-        self.reader = reader_for(model, vocabulary)
+        self.reader = reader_for(model)
+        self.speller = Speller(vocabulary)
         self.rng = np.random.default_rng(seed)
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         self.max_notes, self.max_repeats = max_notes, max_repeats
@@ -109,7 +52,7 @@ class Generator:
         """Forget everything, as before a new piece."""
         self.reader.reset()
         self.recent = []
-        self.log_probs = self.reader.read(self.vocabulary.end, NONE, NONE)
+        self.log_probs = self.reader.read(self.speller.start())
 
     def reseed(self, seed):
         """Start the random draws again from ``seed``."""
@@ -118,20 +61,23 @@ class Generator:
     def snapshot(self):
         """Where the music is: all :meth:`restore` needs to carry on from here with the same
         random draws (the sampling settings are not part of it)."""
-        return (self.reader.memory(), self.log_probs, list(self.recent),
+        return (self.reader.memory(), self.speller.memory(), self.log_probs, list(self.recent),
                 self.rng.bit_generator.state)
 
     def restore(self, snapshot):
         """Carry on from a :meth:`snapshot`, with the sampling settings as they are now."""
-        memory, self.log_probs, recent, random_state = snapshot
+        memory, spelling, self.log_probs, recent, random_state = snapshot
         self.reader.recall(memory)
+        self.speller.recall(spelling)
         self.recent = list(recent)
         self.rng.bit_generator.state = random_state
 
     def prime(self, events):
         """Read ``events`` as if they had just been played."""
         for event in events:
-            self._read_event(*event)
+            for step in self.speller.event(event):
+                self.log_probs = self.reader.read(step)
+            self._remember(event)
 
     def next_event(self):
         """Sample the next event and read it; return ``(notes, duration, dynamic)``."""
@@ -144,7 +90,7 @@ class Generator:
             if symbol == vocabulary.end:
                 break
             notes.append(vocabulary.note(symbol))
-            self.log_probs = self.reader.read(symbol, NONE, NONE)
+            self.log_probs = self.reader.read(self.speller.note(symbol))
         duration = vocabulary.durations[sample(self.log_probs["duration"], self.rng,
                                                self.temperature)]
         dynamic = None
@@ -152,7 +98,8 @@ class Generator:
             dynamic = vocabulary.dynamics[sample(self.log_probs["dynamic"], self.rng,
                                                  self.temperature)]
         event = (tuple(notes), duration, dynamic)
-        self._read_end(event)
+        self.log_probs = self.reader.read(self.speller.end(event))
+        self._remember(event)
         return event
 
     def _allowed(self, notes):
@@ -167,13 +114,5 @@ class Generator:
             allowed[vocabulary.end] = False  # a guard against collapsing into one note
         return allowed
 
-    def _read_event(self, notes, duration, dynamic):
-        for symbol in self.vocabulary.event_symbols(notes)[:-1]:
-            self.log_probs = self.reader.read(symbol, NONE, NONE)
-        self._read_end((tuple(notes), duration, dynamic))
-
-    def _read_end(self, event):
-        notes, duration, dynamic = event
-        self.recent = (self.recent + [tuple(notes)])[-self.max_repeats:]
-        self.log_probs = self.reader.read(self.vocabulary.end,
-                                          *self.vocabulary.end_inputs(duration, dynamic))
+    def _remember(self, event):
+        self.recent = (self.recent + [tuple(event[0])])[-self.max_repeats:]

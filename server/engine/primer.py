@@ -1,8 +1,8 @@
 """Where a piece starts: the opening of a held-out Bach piece, given events, or a MIDI file.
 
 A model card may carry ``"primers": "<file>"``, a ``pieces.jsonl``-format file beside the card
-holding the openings of a few pieces the model never trained on (:func:`write_primers`, called by
-``playbach train``), so that the runtime needs neither the corpus nor music21.
+holding the openings of a few pieces the model never trained on (written by ``playbach train``:
+``model.dataset.write_primers``), so that the runtime needs neither the corpus nor music21.
 """
 import random
 from pathlib import Path
@@ -10,11 +10,6 @@ from pathlib import Path
 import playbach_protocol as protocol
 from playbach.corpus import store
 from playbach.corpus.midi import MidiError, read_piece
-
-PRIMER_COUNT = 12
-# Openings this long (about 180 symbols) fill the window model's 160-symbol window, so the step
-# and window models start a piece from the same context.
-PRIMER_EVENTS = 48
 
 
 class PrimerError(ValueError):
@@ -42,14 +37,6 @@ def shipped_primers(card_path, card):
         raise PrimerError("the model card names primers %s but they cannot be read (%s)"
                           % (path, error.strerror or error)) from None
     return {piece.name: Primer(piece.name, piece.events, piece.bpm) for piece in pieces}
-
-
-def write_primers(path, test_pieces, count=PRIMER_COUNT, events=PRIMER_EVENTS):
-    """Write the openings of ``count`` held-out test pieces to ``path``; return its name."""
-    openings = [piece._replace(events=piece.events[:events])
-                for piece in sorted(test_pieces, key=lambda p: p.name)[:count]]
-    store.write_pieces(path, openings)
-    return Path(path).name
 
 
 def from_tokens(text):

@@ -4,6 +4,7 @@ It holds everything needed to use and judge the model: the vocabulary, the hyper
 corpus and its split, training time, the exported files (paths relative to the card) and every
 evaluation figure. ``models/playbach.json`` is the card of the model that ships.
 """
+import hashlib
 import json
 import os
 import shlex
@@ -11,6 +12,17 @@ import sys
 from pathlib import Path
 
 FORMAT = "playbach-model/2"  # 2: the network reads the voicing
+FIELDS = {"name": str, "vocabulary": dict, "hyperparameters": dict, "split": dict,
+          "files": dict}  # every card has them
+
+
+# How far a figure the interpreter computes (the model's scores) may stray from the card's on a
+# machine whose arithmetic differs (another CPU's kernels): 0.2%, or 0.002 for a figure below 1.
+CHECK_TOLERANCE = 0.002
+
+
+class ModelError(ValueError):
+    """A model file or card that cannot be used, and why, naming the file."""
 
 
 def _models_folder():
@@ -34,16 +46,27 @@ def shipped_model(kind="step", precision="int8"):
 
 
 def load_card(path):
-    """Return the card at ``path``; ``ValueError`` if it is not a playbach model card."""
+    """Return the card at ``path``; :class:`ModelError` if it is not a playbach model card."""
     path = Path(path)
     try:
         card = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ValueError("%s: cannot read the model card (%s)" % (path, error)) from None
+    except OSError as error:
+        raise ModelError("%s: cannot read the model card (%s)"
+                         % (path, error.strerror or error)) from None
+    except ValueError as error:
+        raise ModelError("%s: the model card is not JSON (%s)" % (path, error)) from None
     if not isinstance(card, dict) or card.get("format") != FORMAT:
-        raise ValueError("%s: not a playbach model card (format %r, expected %r)"
+        raise ModelError("%s: not a playbach model card (format %r, expected %r)"
                          % (path, isinstance(card, dict) and card.get("format"), FORMAT))
+    missing = [field for field, kind in FIELDS.items() if not isinstance(card.get(field), kind)]
+    if missing:
+        raise ModelError("%s: not a whole model card (no %s)" % (path, ", ".join(missing)))
     return card
+
+
+def max_notes(card):
+    """The most notes an event of the card's model may have: the most in one training event."""
+    return card["hyperparameters"]["max_notes"]
 
 
 def save_card(path, card):
@@ -66,14 +89,85 @@ def card_for(model_path):
     model_path = Path(model_path)
     if model_path.suffix == ".json":
         return model_path, load_card(model_path)
+    unreadable = []
     for candidate in sorted(model_path.parent.glob("*.json")):
         try:
             card = load_card(candidate)
-        except ValueError:
+        except ModelError as error:
+            unreadable.append(str(error))
             continue
         if model_path.name in _file_names(card):
             return candidate, card
-    raise ValueError("%s: no model card (.json) beside it names this file" % model_path)
+    raise ModelError("%s: no model card (.json) beside it names this file%s" % (
+        model_path, "; " + "; ".join(unreadable) if unreadable else ""))
+
+
+def record_files(folder, card):
+    """Record the size and SHA-256 of each file the card lists (in ``folder``), so that a damaged
+    copy is found before it plays (:func:`check_file`)."""
+    names = [name for variants in card["files"].values() for name in variants.values()]
+    card["sizes_kb"] = {name: (Path(folder) / name).stat().st_size // 1024 for name in names}
+    card["sha256"] = {name: _sha256(Path(folder) / name) for name in names}
+
+
+def check_file(card, path):
+    """:class:`ModelError` unless the file at ``path`` is the one the card lists: present, and
+    with the SHA-256 the card records (if it records one)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError("%s: no such model file" % path)
+    expected = card.get("sha256", {}).get(path.name)
+    if expected and _sha256(path) != expected:
+        raise ModelError("%s: damaged: its contents differ from the file its card lists "
+                         "(SHA-256 %s..., expected %s...)" % (path, _sha256(path)[:12],
+                                                               expected[:12]))
+
+
+def _sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def compare(stored, report, tolerance=CHECK_TOLERANCE):
+    """How a new evaluation ``report`` agrees with the card's ``stored`` one: ``(differences,
+    note)``, the figures that differ (lines) and what was not compared exactly (a line or None).
+
+    Where this machine's interpreter computes exactly as the card's (the same ``arithmetic``
+    fingerprint), every figure must be equal. Elsewhere (another CPU picks other kernels: the
+    log-probabilities differ by about 1e-6) the model's scores must be within ``tolerance``, and
+    the generated music is not compared: one different draw sends the sampling down another
+    path. The n-grams and the held-out music are computed without the interpreter: equal."""
+    same = stored.get("arithmetic") is not None and stored["arithmetic"] == report.get(
+        "arithmetic")
+    differences, skipped = [], 0
+    for section in ("model_scores", "baselines", "music"):
+        expected_leaves = dict(_leaves(stored.get(section, {}), section))
+        for path, value in _leaves(report.get(section, {}), section):
+            expected = expected_leaves.get(path)
+            if not same and path.startswith("music.generated."):
+                skipped += 1
+                continue
+            if same or not path.startswith("model_scores."):
+                agrees = expected == value
+            else:
+                agrees = isinstance(expected, (int, float)) and abs(value - expected) <= (
+                    tolerance * max(1.0, abs(expected)))
+            if not agrees:
+                differences.append("%s: %r, card says %r" % (path, value, expected))
+    note = None
+    if not same:
+        note = ("this machine's interpreter computes otherwise than the card's (arithmetic %s, "
+                "card %s): the model's scores compared within %g, the generated music (%d "
+                "figures) not compared" % (report.get("arithmetic"), stored.get("arithmetic"),
+                                            tolerance, skipped))
+    return differences, note
+
+
+def _leaves(tree, prefix):
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, prefix + "." + key)
+    else:
+        yield prefix, tree
 
 
 def _file_names(card):
@@ -134,7 +228,8 @@ def render_markdown(card):
     evaluations = card.get("evaluation", {})
     if evaluations:
         lines += ["", "## Evaluation on the held-out test pieces", "",
-                  "NLL in nats per event (one onset); the pitch part sums its notes and end.", "",
+                  "NLL in nats per event (one onset); the pitch part sums its notes and end.%s"
+                  % _check_note(card.get("check")), "",
                   "| model | pitch NLL | duration NLL | dynamic NLL | event NLL | pitch top-1 "
                   "| pitch top-5 | vs best n-gram | unrepresentable |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -176,6 +271,16 @@ def render_markdown(card):
     if commands:
         lines += ["", "## Reproduce", "", "```sh"] + commands + ["```"]
     return "\n".join(lines) + "\n"
+
+
+def _check_note(check):
+    if not check:
+        return ""
+    return (" `playbach eval --check-card` gives every figure back exactly on a machine whose "
+            "interpreter computes as the one that wrote them (the same `arithmetic` "
+            "fingerprint); on another CPU the model's scores within %g%% (%g below 1) and the "
+            "generated music, which takes another sampling path, not compared."
+            % (100 * check["tolerance"], check["tolerance"]))
 
 
 def _anneal_note(hyper, training):

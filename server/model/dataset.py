@@ -1,9 +1,17 @@
-"""From corpus pieces to training windows: the split by piece, transposition, fixed-size windows."""
+"""From corpus pieces to training windows: the split by piece, transposition, fixed-size windows;
+and the primers a model ships, the openings of its held-out pieces."""
+from pathlib import Path
+
 import numpy as np
 
-from playbach.model.vocabulary import IGNORED, NONE, transpose
+from playbach.corpus import store
+from playbach.model.vocabulary import HEADS, IGNORED, PADDING, Step, transpose
 
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+PRIMER_COUNT = 12
+# Openings this long (about 180 symbols) fill the window model's 160-symbol window, so the step
+# and window models start a piece from the same context.
+PRIMER_EVENTS = 48
 
 
 def split_by_piece(pieces, seed=0, fractions=SPLIT_FRACTIONS):
@@ -20,13 +28,14 @@ def split_by_piece(pieces, seed=0, fractions=SPLIT_FRACTIONS):
     return {part: [pieces[i] for i in indexes] for part, indexes in parts.items()}
 
 
-def pieces_by_name(pieces, names):
-    """The pieces named in ``names`` (a split recorded in a model card), in that order."""
+def pieces_by_name(pieces, names, corpus="the corpus"):
+    """The pieces named in ``names`` (a split recorded in a model card), in that order;
+    ``ValueError`` naming ``corpus`` if it lacks any."""
     found = {piece.name: piece for piece in pieces}
     missing = [name for name in names if name not in found]
     if missing:
-        raise ValueError("the corpus lacks %d pieces of the model's split, e.g. %r"
-                         % (len(missing), missing[0]))
+        raise ValueError("%s lacks %d pieces of the model's split, e.g. %r"
+                         % (corpus, len(missing), missing[0]))
     return [found[name] for name in names]
 
 
@@ -41,25 +50,25 @@ def encode(pieces, vocabulary, transpositions=(0,)):
     return encoded
 
 
-def windows(encoded, vocabulary, length, stride):
+def windows(encoded, length, stride):
     """Cut encoded pieces into windows of ``length`` steps, starting every ``stride`` steps.
 
-    Returns ``(inputs, targets)``: ``int32`` arrays of shape ``(windows, length)``, the
-    voicings' ``(windows, length, voices)``. A piece's last window is padded (inputs ``<pad>``,
-    targets ``IGNORED``).
+    Returns ``(inputs, targets)``: a :class:`Step` of ``int32`` arrays of shape ``(windows,
+    length)`` + each input's shape, and a dict of target arrays ``(windows, length)`` by head. A
+    piece's last window is padded (inputs ``PADDING``, targets ``IGNORED``).
     """
-    rows = []
-    for inputs, targets in encoded:
-        size = len(inputs[0])
+    inputs, targets = [], []
+    for steps, following in encoded:
+        size = len(steps.symbol)
         starts = list(range(0, max(size - length, 0) + 1, stride))
         if starts[-1] + length < size:
             starts.append(size - length)
         for start in starts:
-            rows.append(tuple(_cut(a, start, length, fill) for a, fill in
-                              zip(inputs + targets, (vocabulary.pad, NONE, NONE, vocabulary.pad,
-                                                     IGNORED, IGNORED, IGNORED))))
-    columns = [np.stack(column) for column in zip(*rows)]
-    return tuple(columns[:4]), tuple(columns[4:])
+            inputs.append(Step(*(_cut(values, start, length, PADDING) for values in steps)))
+            targets.append({head: _cut(following[head], start, length, IGNORED)
+                            for head in HEADS})
+    return (Step(*(np.stack(column) for column in zip(*inputs))),
+            {head: np.stack([window[head] for window in targets]) for head in HEADS})
 
 
 def _cut(array, start, length, fill):
@@ -68,3 +77,12 @@ def _cut(array, start, length, fill):
         padding = np.full((length - len(window),) + window.shape[1:], fill, np.int32)
         window = np.concatenate([window, padding])
     return window
+
+
+def write_primers(path, test_pieces, count=PRIMER_COUNT, events=PRIMER_EVENTS):
+    """Write the openings of ``count`` held-out test pieces to ``path`` (the ``pieces.jsonl``
+    format, read by ``engine.primer``); return its name, for the card's ``primers``."""
+    openings = [piece._replace(events=piece.events[:events])
+                for piece in sorted(test_pieces, key=lambda p: p.name)[:count]]
+    store.write_pieces(path, openings)
+    return Path(path).name

@@ -21,6 +21,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 from playbach.model import card as cards
 from playbach.model import network
 from playbach.model.train import load_model
+from playbach.model.vocabulary import HEADS, INPUTS, Step
 
 log = logging.getLogger(__name__)
 
@@ -28,30 +29,32 @@ PRECISIONS = ("float32", "float16", "int8")
 
 
 def window_function(model, window):
-    spec = tf.TensorSpec([1, window], tf.int32)
-    voicings_spec = tf.TensorSpec([1, window, network.VOICES], tf.int32)
+    """The window model: each of the Keras model's inputs over ``window`` steps, batch 1."""
+    specs = [tf.TensorSpec([1, window] + list(tensor.shape[2:]), tensor.dtype, name=tensor.name)
+             for tensor in model.inputs]
 
-    @tf.function(input_signature=[spec, spec, spec, voicings_spec])
-    def window_model(symbols, durations, dynamics, voicings):
-        log_probs = model({"symbols": symbols, "durations": durations, "dynamics": dynamics,
-                           "voicings": voicings}, training=False)
-        return {head: log_probs[head][:, -1, :] for head in network.HEADS}
+    @tf.function(input_signature=specs)
+    def window_model(*inputs):
+        log_probs = model(dict(zip([spec.name for spec in specs], inputs)), training=False)
+        return {head: log_probs[head][:, -1, :] for head in HEADS}
 
     return window_model.get_concrete_function()
 
 
 def step_function(model, units):
-    names = ["symbol", "duration", "dynamic"]
-    specs = [tf.TensorSpec([1], tf.int32, name=name) for name in names]
-    specs.append(tf.TensorSpec([1, network.VOICES], tf.int32, name="voicing"))
+    """The step model: one :class:`Step` (each input named as its field, shaped as the Keras
+    model's input at one step) and the LSTM states in, the heads and new states out."""
+    shapes = {tensor.name: list(tensor.shape[2:]) for tensor in model.inputs}
+    specs = [tf.TensorSpec([1] + shapes[spec.sequence], tf.int32, name=spec.name)
+             for spec in INPUTS]
     for i, size in enumerate(units):
         specs += [tf.TensorSpec([1, size], tf.float32, name="h%d" % i),
                   tf.TensorSpec([1, size], tf.float32, name="c%d" % i)]
 
     @tf.function(input_signature=specs)
-    def step_model(symbol, duration, dynamic, voicing, *states):
-        log_probs, new_states = network.step(model, symbol, duration, dynamic, voicing,
-                                             list(states))
+    def step_model(*inputs):
+        log_probs, new_states = network.step(model, Step(*inputs[:len(INPUTS)]),
+                                             list(inputs[len(INPUTS):]))
         outputs = dict(log_probs)
         for i in range(len(units)):
             outputs["h%d" % i], outputs["c%d" % i] = new_states[2 * i], new_states[2 * i + 1]
@@ -103,8 +106,7 @@ def export(card_path, precisions=PRECISIONS):
             files[kind][precision] = name
             log.info("wrote %s (%d KB)", name, (card_path.parent / name).stat().st_size // 1024)
     card["files"] = files
-    card["sizes_kb"] = {name: (card_path.parent / name).stat().st_size // 1024
-                        for variants in files.values() for name in variants.values()}
+    cards.record_files(card_path.parent, card)
     cards.record_command(card)
     cards.save_card(card_path, card)
     return card

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from playbach.model.card import card_for
-from playbach.model.vocabulary import Vocabulary
-
-HEADS = ("symbol", "duration", "dynamic")
+from playbach.model.card import ModelError, card_for, check_file
+from playbach.model.vocabulary import (HEADS, INPUTS, KEYED, PADDING, Step, Vocabulary,
+                                       columns)
 
 
 def load_interpreter(path):
-    """Return an allocated interpreter for the ``.tflite`` file at ``path``."""
+    """Return an allocated interpreter for the ``.tflite`` file at ``path``; :class:`ModelError`
+    naming the file if there is none or the interpreter cannot run it."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -24,24 +24,52 @@ def load_interpreter(path):
         except ImportError:
             raise SystemExit("no TFLite interpreter: pip install ai-edge-litert "
                              "(or tflite-runtime on 32-bit Raspberry Pi OS)") from None
-    if not Path(path).is_file():
-        raise FileNotFoundError("no model file at %s" % path)
-    interpreter = Interpreter(model_path=str(path), num_threads=1)
-    interpreter.allocate_tensors()
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError("%s: no such model file" % path)
+    if path.stat().st_size == 0:
+        raise ModelError("%s: not a TFLite model: the file is empty" % path)
+    try:
+        interpreter = Interpreter(model_path=str(path), num_threads=1)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as error:  # what LiteRT raises for a damaged flatbuffer
+        raise ModelError("%s: not a TFLite model the interpreter can run (%s)"
+                         % (path, _shortened(error))) from None
     return interpreter
 
 
+def _signature_runner(path, kind, inputs):
+    """The signature runner of the ``kind`` model at ``path``, which must read ``inputs``."""
+    interpreter = load_interpreter(path)
+    try:
+        runner = interpreter.get_signature_runner()
+    except ValueError as error:
+        raise ModelError("%s: not a playbach %s model (%s)" % (path, kind, _shortened(error))) from None
+    missing = [name for name in inputs if name not in runner.get_input_details()]
+    if missing:
+        raise ModelError("%s: not a playbach %s model (it reads no %s)"
+                         % (path, kind, ", ".join(missing)))
+    return runner
+
+
+def _shortened(error, size=100):
+    text = " ".join(str(error).split())
+    return text if len(text) <= size else text[:size] + "..."
+
+
 class StepModel:
-    """One symbol and its voicing in, the next-symbol/duration/dynamic log-probabilities and new
-    state out."""
+    """One :class:`Step` in, the next-symbol/duration/dynamic log-probabilities and new state
+    out."""
 
     kind = "step"
     shifts = (0,)  # the written key (see KeyEnsemble)
 
     def __init__(self, path):
         self.path = Path(path)
-        self._runner = load_interpreter(path).get_signature_runner()
+        self._runner = _signature_runner(path, self.kind, [INPUTS[0].name, "h0", "c0"])
         details = self._runner.get_input_details()
+        # The fields this model reads: a model exported before an input was added reads without it.
+        self._inputs = [field for field in Step._fields if field in details]
         self.state_names = sorted(name for name in details if name[0] in "hc" and
                                   name[1:].isdigit())
         self._state_shapes = {name: details[name]["shape"] for name in self.state_names}
@@ -50,45 +78,91 @@ class StepModel:
         """The state before the first symbol."""
         return {name: np.zeros(shape, np.float32) for name, shape in self._state_shapes.items()}
 
-    def step(self, symbol, duration, dynamic, voicing, state):
-        """Read one symbol (with its duration/dynamic input, 0 = none, and its voicing, the
-        held notes' symbols); return ``(log-probabilities per head, new state)``. ``state``
-        itself is left unchanged."""
-        outputs = self._runner(symbol=np.array([symbol], np.int32),
-                               duration=np.array([duration], np.int32),
-                               dynamic=np.array([dynamic], np.int32),
-                               voicing=np.array([voicing], np.int32), **state)
+    def step(self, step, state):
+        """Read one :class:`Step`; return ``(log-probabilities per head, new state)``.
+        ``state`` itself is left unchanged."""
+        outputs = self._runner(**{field: np.array([getattr(step, field)], np.int32)
+                                  for field in self._inputs}, **state)
         return ({head: outputs[head][0] for head in HEADS},
                 {name: outputs[name] for name in self.state_names})
 
 
 class WindowModel:
-    """The last ``window`` symbols and voicings in (left-padded), the log-probabilities after
-    them out."""
+    """The last ``window`` steps in (left-padded), the log-probabilities after them out."""
 
     kind = "window"
     shifts = (0,)
 
     def __init__(self, path):
         self.path = Path(path)
-        self._runner = load_interpreter(path).get_signature_runner()
-        self.window = int(self._runner.get_input_details()["symbols"]["shape"][1])
+        self._runner = _signature_runner(path, self.kind, [INPUTS[0].sequence])
+        details = self._runner.get_input_details()
+        self.window = int(details[INPUTS[0].sequence]["shape"][1])
+        self._inputs = [spec for spec in INPUTS if spec.sequence in details]
 
-    def predict(self, symbols, durations, dynamics, voicings):
-        """Log-probabilities per head after reading the given symbols and their voicings (only
-        the last ``window`` are read)."""
-        arrays = [_left_pad(values, self.window)
-                  for values in (symbols, durations, dynamics, voicings)]
-        outputs = self._runner(symbols=arrays[0], durations=arrays[1], dynamics=arrays[2],
-                               voicings=arrays[3])
+    def predict(self, steps):
+        """Log-probabilities per head after reading ``steps`` (a :class:`Step` of sequences,
+        one row per step; only the last ``window`` are read)."""
+        outputs = self._runner(**{spec.sequence: _left_pad(getattr(steps, spec.name), self.window)
+                                  for spec in self._inputs})
         return {head: outputs[head][0] for head in HEADS}
 
 
 def _left_pad(values, size):
-    """``values`` (one per step) as a batch of one, the last ``size`` of them, zeros before."""
+    """``values`` (one per step) as a batch of one, the last ``size`` of them, ``PADDING``
+    before."""
     values = np.asarray(values, np.int32)[-size:]
-    padding = np.zeros((size - len(values),) + values.shape[1:], np.int32)
+    padding = np.full((size - len(values),) + values.shape[1:], PADDING, np.int32)
     return np.concatenate([padding, values])[np.newaxis]
+
+
+class StepReader:
+    """Feeds a step model one :class:`Step` at a time, carrying its LSTM state."""
+
+    def __init__(self, model):
+        self.model = model
+        self.reset()
+
+    def reset(self):
+        self.state = self.model.zero_state()
+
+    def read(self, step):
+        """Read ``step``; return the log-probabilities per head of what follows it."""
+        log_probs, self.state = self.model.step(step, self.state)
+        return log_probs
+
+    def memory(self):
+        return self.state  # replaced, never edited
+
+    def recall(self, memory):
+        self.state = memory
+
+
+class WindowReader:
+    """Feeds a window model the last ``window`` steps at each step (the seed's way)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.reset()
+
+    def reset(self):
+        self.history = []
+
+    def read(self, step):
+        self.history.append(step)
+        del self.history[:-self.model.window]
+        return self.model.predict(columns(self.history))
+
+    def memory(self):
+        return list(self.history)
+
+    def recall(self, memory):
+        self.history = list(memory)
+
+
+def reader_for(model):
+    """The reader that feeds ``model`` (a step or window model) one step at a time."""
+    return (StepReader if model.kind == "step" else WindowReader)(model)
 
 
 class KeyEnsemble:
@@ -113,20 +187,18 @@ class KeyEnsemble:
     def zero_state(self):
         return tuple(self.model.zero_state() for _ in self.shifts)
 
-    def step(self, symbol, duration, dynamic, voicing, state):
+    def step(self, step, state):
         outputs, states = [], []
-        voicing = np.asarray(voicing)  # once, not once per member
+        keyed = _keyed(step)  # once, not once per member
         for read_as, member_state in zip(self._read_as, state):
-            log_probs, new_state = self.model.step(int(read_as[symbol]), duration, dynamic,
-                                                   read_as[voicing], member_state)
+            log_probs, new_state = self.model.step(_moved(step, keyed, read_as), member_state)
             outputs.append(log_probs)
             states.append(new_state)
         return self._combine(outputs), tuple(states)
 
-    def predict(self, symbols, durations, dynamics, voicings):
-        symbols, voicings = np.asarray(symbols, np.int64), np.asarray(voicings, np.int64)
-        return self._combine([self.model.predict(read_as[symbols], durations, dynamics,
-                                                 read_as[voicings])
+    def predict(self, steps):
+        keyed = _keyed(steps)
+        return self._combine([self.model.predict(_moved(steps, keyed, read_as))
                               for read_as in self._read_as])
 
     def _combine(self, outputs):
@@ -135,6 +207,16 @@ class KeyEnsemble:
         combined.update((head, _normalised(np.mean([log_probs[head] for log_probs in outputs],
                                                    axis=0))) for head in HEADS[1:])
         return {head: row.astype(np.float32) for head, row in combined.items()}
+
+
+def _keyed(step):
+    """The fields of a :class:`Step` that a key shift moves (``KEYED``), as arrays."""
+    return {name: np.asarray(getattr(step, name), np.int64) for name in KEYED}
+
+
+def _moved(step, keyed, read_as):
+    """``step`` as a member reads it: its ``keyed`` fields mapped through ``read_as``."""
+    return step._replace(**{name: read_as[values] for name, values in keyed.items()})
 
 
 def key_maps(vocabulary, shift):
@@ -179,6 +261,7 @@ def open_model(path, keys=None):
     :func:`default_keys`.
     """
     _, card = card_for(path)
+    check_file(card, path)
     kind = next(kind for kind, variants in card["files"].items()
                 if Path(path).name in variants.values())
     model = StepModel(path) if kind == "step" else WindowModel(path)

@@ -10,34 +10,12 @@ import keras
 import numpy as np
 
 from playbach.corpus import store
-from playbach.engine.primer import write_primers
 from playbach.model import card as cards
 from playbach.model import dataset, network
-from playbach.model.vocabulary import Vocabulary
+from playbach.model.hyper import HYPER_PARAMETERS, PATIENCE
+from playbach.model.vocabulary import HEADS, Vocabulary, sequences
 
 log = logging.getLogger(__name__)
-
-HYPER_PARAMETERS = {
-    "context_events": 40,  # the seed's window; the window model reads 4 symbols per event
-    "window": 160,
-    "train_window": 96,  # symbols per training sequence: shorter means more updates per hour
-    "symbol_embedding": 128,
-    "duration_embedding": 16,
-    "dynamic_embedding": 8,
-    "voice_embedding": 16,  # per voice
-    "lstm_units": [256, 256],
-    "dropout": 0.2,
-    "batch_size": 64,
-    "epochs": 10,  # the plan; train --minutes keeps the epochs that fit (TimeLimit)
-    "learning_rate": 0.003,
-    # The last epochs take the rate down on a cosine: measured from epoch 8 of a constant-rate
-    # run, two such epochs lowered the validation symbol loss 1.178 -> 1.145, where two more
-    # constant-rate epochs had given 1.160.
-    "anneal_epochs": 2,
-    "anneal_rates": [0.001, 0.00005],
-    "transpositions": list(range(-6, 6)),
-}
-
 
 class AnnealedRate(keras.optimizers.schedules.LearningRateSchedule):
     """``rate`` for the first ``hold`` updates, then a cosine from ``start`` down to ``end``
@@ -102,7 +80,7 @@ class TimeLimit(keras.callbacks.Callback):
                  fit, self.minutes, seconds_per_epoch, anneal)
 
 
-def train(corpus, out, name="playbach", hyper=None, patience=3, minutes=None, seed=0,
+def train(corpus, out, name="playbach", hyper=None, patience=PATIENCE, minutes=None, seed=0,
           limit=None, verbose="auto", resume=None):
     """Train on the corpus folder ``corpus``; write ``out/NAME.weights.h5`` and the card
     ``out/NAME.json``; return the card. ``hyper``: changes to ``HYPER_PARAMETERS`` (its
@@ -126,28 +104,27 @@ def train(corpus, out, name="playbach", hyper=None, patience=3, minutes=None, se
     hyper["max_notes"] = max(len(notes) for p in split["train"] for notes, _, _ in p.events)
     window, stride = hyper["train_window"], hyper["train_window"] // 2
     train_x, train_y = dataset.windows(
-        dataset.encode(split["train"], vocabulary, hyper["transpositions"]), vocabulary,
-        window, stride)
-    val_x, val_y = dataset.windows(dataset.encode(split["validation"], vocabulary), vocabulary,
-                                   window, stride)
+        dataset.encode(split["train"], vocabulary, hyper["transpositions"]), window, stride)
+    val_x, val_y = dataset.windows(dataset.encode(split["validation"], vocabulary), window,
+                                   stride)
     log.info("%d training windows of %d symbols (%d pieces x %d keys), %d validation windows",
-             len(train_x[0]), window, len(split["train"]), len(hyper["transpositions"]),
-             len(val_x[0]))
+             len(train_x.symbol), window, len(split["train"]), len(hyper["transpositions"]),
+             len(val_x.symbol))
     model = network.build(hyper, vocabulary)
     if previous:
         model.load_weights(Path(resume).parent / previous["weights"])
     epochs = hyper["epochs"]
-    updates = math.ceil(len(train_x[0]) / hyper["batch_size"])  # per epoch
+    updates = math.ceil(len(train_x.symbol) / hyper["batch_size"])  # per epoch
     anneal = min(hyper["anneal_epochs"], epochs) * updates
     rate = AnnealedRate(hyper["learning_rate"], *hyper["anneal_rates"],
                         hold=epochs * updates - anneal, anneal=anneal)
     model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0),
-                  loss={head: network.masked_nll for head in network.HEADS},
+                  loss={head: network.masked_nll for head in HEADS},
                   jit_compile=False)  # XLA measured 1.8x slower for this LSTM on CPU
     started = time.monotonic()
     history = model.fit(
-        _named(train_x), _named_targets(train_y), batch_size=hyper["batch_size"],
-        epochs=epochs, validation_data=(_named(val_x), _named_targets(val_y)), verbose=verbose,
+        sequences(train_x), train_y, batch_size=hyper["batch_size"], epochs=epochs,
+        validation_data=(sequences(val_x), val_y), verbose=verbose,
         shuffle=True, callbacks=[
             # The rhythm heads overfit epochs before the next-symbol head stops improving.
             keras.callbacks.EarlyStopping(monitor="val_symbol_loss", mode="min", patience=patience,
@@ -178,7 +155,7 @@ def train(corpus, out, name="playbach", hyper=None, patience=3, minutes=None, se
             "annealed_epochs": max(0, len(history.history["loss"])  # of the last run
                                    - round(float(rate.hold.numpy()) / updates)),
             "parameters": model.count_params(),
-            "windows": len(train_x[0]),
+            "windows": len(train_x.symbol),
             "history": {key: [round(float(v), 4) for v in values]
                         for key, values in losses.items()}},
         "weights": weights,
@@ -186,7 +163,7 @@ def train(corpus, out, name="playbach", hyper=None, patience=3, minutes=None, se
     }
     card["commands"] = list(previous.get("commands", [])) if previous else []
     cards.record_command(card)
-    card["primers"] = write_primers(out / (name + "-primers.jsonl"), split["test"])
+    card["primers"] = dataset.write_primers(out / (name + "-primers.jsonl"), split["test"])
     cards.save_card(out / (name + ".json"), card)
     return card
 
@@ -217,11 +194,3 @@ def load_model(card_path):
     model = network.build(card["hyperparameters"], Vocabulary.from_card(card))
     model.load_weights(card_path.parent / card["weights"])
     return model, card
-
-
-def _named(inputs):
-    return dict(zip(("symbols", "durations", "dynamics", "voicings"), inputs))
-
-
-def _named_targets(targets):
-    return dict(zip(network.HEADS, targets))

@@ -1,4 +1,4 @@
-"""The model's vocabulary: each event becomes its notes, one symbol each, then an end symbol.
+"""The model's vocabulary, and what the network reads at each step.
 
 An event ``A2.G#3:1/2:mf`` is the symbols ``A2 G#3 <end>``; a rest is ``<end>`` alone. Every
 chord the grammar can write is a sequence of these 130 symbols, so nothing is ever unknown or cut
@@ -7,12 +7,21 @@ the step whose next symbol is ``<end>``, having seen the whole chord, and is giv
 the ``<end>`` it reads.
 
 A symbol lists only the notes that start, so each step also reads the *voicing*: what the four
-voices hold before the event being spelled (:class:`Voicing`, the shared ``Voicer``'s
-assignment), which the network would otherwise have to work out from the symbols behind it.
+voices hold before the event being spelled (the shared ``Voicer``'s assignment), which the
+network would otherwise have to work out from the symbols behind it.
+
+What the network reads at a step is one record, a :class:`Step`, whose fields are the inputs
+named in :data:`INPUTS`: ``network.build`` embeds them, export names its signatures after them,
+the runtime feeds them by name and the key ensemble moves the ones a key shift moves. One
+:class:`Speller` spells the music into steps, for training, generation and evaluation alike. A
+new input is a line in :data:`INPUTS`, its value in :meth:`Speller._step`, and its embedding size
+in ``hyper.HYPER_PARAMETERS``.
 
 The lists travel in the model card (``vocabulary``), so a shipped model always decodes with the
 vocabulary it was trained with.
 """
+from collections import namedtuple
+
 import numpy as np
 
 import playbach_protocol as protocol
@@ -21,7 +30,51 @@ from playbach.music import Voicer
 PAD = "<pad>"
 END = "<end>"
 NONE = 0  # duration/dynamic input of a symbol that is not an <end>, and of a rest's dynamic
+PADDING = 0  # what every input reads where there is nothing: <pad> is symbol 0, NONE is 0
 IGNORED = -1  # target that is not scored
+VOICES = len(protocol.VOICES)
+
+
+class Input(namedtuple("Input", "name shape classes embedding keyed")):
+    """One thing the network reads at every step.
+
+    ``name`` is the :class:`Step` field (and the step model's input); the sequence model's input
+    is its plural, :attr:`sequence`. ``shape`` is one step's value's (``()`` for a number),
+    ``classes(vocabulary)`` how many values it takes, ``embedding`` the hyper-parameter giving
+    the size of each value's embedding (and the embedding layer's name), and ``keyed`` whether its
+    values are note symbols, which a key shift moves.
+    """
+
+    @property
+    def sequence(self):
+        return self.name + "s"
+
+
+INPUTS = (
+    Input("symbol", (), lambda vocabulary: len(vocabulary.symbols), "symbol_embedding", True),
+    Input("duration", (), lambda vocabulary: len(vocabulary.durations) + 1,  # + NONE
+          "duration_embedding", False),
+    Input("dynamic", (), lambda vocabulary: len(vocabulary.dynamics) + 1,
+          "dynamic_embedding", False),
+    Input("voicing", (VOICES,), lambda vocabulary: len(vocabulary.symbols),  # a symbol a voice
+          "voice_embedding", True),
+)
+Step = namedtuple("Step", [spec.name for spec in INPUTS])
+Step.__doc__ = """What the network reads at one step, a field per input (:data:`INPUTS`); or,
+as :func:`columns`, what it reads at many, each field an array with one row per step."""
+KEYED = tuple(spec.name for spec in INPUTS if spec.keyed)  # the fields a key shift moves
+HEADS = ("symbol", "duration", "dynamic")  # what the network predicts: the next step's fields
+
+
+def columns(steps):
+    """The :class:`Step` of ``int32`` arrays holding ``steps`` (a list of steps) one per row."""
+    return Step(*(np.array([getattr(step, spec.name) for step in steps], np.int32)
+                  .reshape((len(steps),) + spec.shape) for spec in INPUTS))
+
+
+def sequences(steps):
+    """A :class:`Step` of sequences as a dict named by the sequence model's inputs."""
+    return {spec.sequence: getattr(steps, spec.name) for spec in INPUTS}
 
 
 class Vocabulary:
@@ -32,8 +85,9 @@ class Vocabulary:
         self.durations = list(durations)
         self.dynamics = list(dynamics)
         self.pad = self.symbols.index(PAD)
+        if self.pad != PADDING:
+            raise ValueError("the vocabulary's symbols must start with %s" % PAD)
         self.end = self.symbols.index(END)
-        self._index = {symbol: i for i, symbol in enumerate(self.symbols)}
         self._note_of = {i: protocol.note_to_midi(s) for i, s in enumerate(self.symbols)
                          if s not in (PAD, END)}
         self._symbol_of_note = {note: i for i, note in self._note_of.items()}
@@ -73,38 +127,29 @@ class Vocabulary:
                 NONE if dynamic is None else self.dynamics.index(dynamic) + 1)
 
     def encode_piece(self, events):
-        """Return ``(symbols, durations, dynamics, voicings)`` input arrays and ``(next symbols,
-        durations, dynamics)`` target arrays for one piece of events.
+        """Return the input :class:`Step` of arrays and the targets (a dict of arrays by head)
+        for one piece of events: the steps the :class:`Speller` spells, and what follows each.
 
-        The stream starts with an ``<end>`` (as if an event had just finished) so that the first
-        note is predicted too. Inputs carry an event's duration and dynamic (index + 1, 0 = none)
-        on its ``<end>``; targets carry them (index, or ``IGNORED``) at the step predicting it.
-        ``voicings`` has one row of :class:`Voicing` symbols per step.
+        Inputs carry an event's duration and dynamic (index + 1, 0 = none) on its ``<end>``;
+        targets carry them (index, or ``IGNORED``) at the step predicting it.
         """
-        symbols, durations, dynamics = [self.end], [NONE], [NONE]
-        for notes, duration, dynamic in events:
-            chord = self.event_symbols(notes)
-            end_duration, end_dynamic = self.end_inputs(duration, dynamic)
-            symbols += chord
-            durations += [NONE] * (len(chord) - 1) + [end_duration]
-            dynamics += [NONE] * (len(chord) - 1) + [end_dynamic]
-        voicing = Voicing(self)
-        voicings = np.array([voicing.read(symbol) for symbol in symbols[:-1]], np.int32)
-        symbols = np.array(symbols, np.int32)
-        durations = np.array(durations, np.int32)
-        dynamics = np.array(dynamics, np.int32)
-        targets = (symbols[1:], durations[1:] - 1, dynamics[1:] - 1)
-        return (symbols[:-1], durations[:-1], dynamics[:-1], voicings), targets
+        speller = Speller(self)
+        steps = [speller.start()] + [step for event in events for step in speller.event(event)]
+        following = columns(steps[1:])
+        targets = {"symbol": following.symbol, "duration": following.duration - 1,
+                   "dynamic": following.dynamic - 1}
+        return columns(steps[:-1]), targets
 
 
-class Voicing:
-    """Follows the symbols a model reads and gives each step's voicing input: the symbol of
-    the note each voice (bass to soprano) holds before the event being spelled, ``<pad>`` for a
-    silent voice.
+class Speller:
+    """Spells the music into the steps the network reads: each event as its notes in ascending
+    pitch and then an ``<end>`` carrying its duration and dynamic, every step with the voicing,
+    the symbol of the note each voice (bass to soprano) holds before the event being spelled
+    (``<pad>`` for a silent voice).
 
-    The voicing moves when an ``<end>`` is read, so every step spelling an event reads the same
-    one, and nothing of the event itself. A step model's state and this are all a reader needs
-    to carry on from where it was (:meth:`memory`).
+    The voicing moves when an event ends, so every step spelling an event reads the same one and
+    nothing of the event itself. Its :meth:`memory` and a model's state are all a reader needs to
+    carry on from between two events.
     """
 
     def __init__(self, vocabulary):
@@ -114,30 +159,43 @@ class Voicing:
     def reset(self):
         """Silence every voice, as at the start of a piece."""
         self._voicer = Voicer()
-        self._notes = []  # of the event being spelled
-        self.current = self._symbols()
+        self._voicing = self._held()
 
-    def read(self, symbol):
-        """Take the symbol a step reads; return that step's voicing (a list, not to be edited)."""
-        if symbol == self.vocabulary.end:
-            self._voicer.step(self._notes)
-            self._notes = []
-            self.current = self._symbols()
-        elif symbol != self.vocabulary.pad:
-            self._notes.append(self.vocabulary.note(symbol))
-        return self.current
+    def start(self):
+        """The first step of a piece: an ``<end>``, as if an event had just finished, so that
+        its first note is predicted too."""
+        self.reset()
+        return self._step(self.vocabulary.end)
+
+    def note(self, symbol):
+        """The step reading the note ``symbol`` (an index) of the event being spelled."""
+        return self._step(symbol)
+
+    def end(self, event):
+        """The step ending ``event`` ``(notes, duration, dynamic)``; the voices take its notes."""
+        notes, duration, dynamic = event
+        self._voicer.step(notes)
+        self._voicing = self._held()
+        return self._step(self.vocabulary.end, *self.vocabulary.end_inputs(duration, dynamic))
+
+    def event(self, event):
+        """The steps of one event: its notes in ascending pitch, then its end."""
+        notes = self.vocabulary.event_symbols(event[0])[:-1]
+        return [self.note(symbol) for symbol in notes] + [self.end(event)]
 
     def memory(self):
-        return list(self._voicer.held), list(self._notes)
+        return list(self._voicer.held)
 
     def recall(self, memory):
-        held, notes = memory
-        self._voicer.held, self._notes = list(held), list(notes)
-        self.current = self._symbols()
+        self._voicer.held = list(memory)
+        self._voicing = self._held()
 
-    def _symbols(self):
-        return [self.vocabulary.pad if note is None else self.vocabulary.note_symbol(note)
-                for note in self._voicer.held]
+    def _step(self, symbol, duration=NONE, dynamic=NONE):
+        return Step(symbol=symbol, duration=duration, dynamic=dynamic, voicing=self._voicing)
+
+    def _held(self):
+        return tuple(self.vocabulary.pad if note is None else self.vocabulary.note_symbol(note)
+                     for note in self._voicer.held)
 
 
 def transpose(events, semitones):

@@ -1,0 +1,37 @@
+"""The training settings, in one place: what ``playbach train`` does unless told otherwise.
+
+Plain data (no TensorFlow), so that ``playbach train --help`` can show them and a model card
+records them (``hyperparameters``) beside what ``train`` measured.
+"""
+SYMBOLS_PER_EVENT = 4  # about: a window of N events reads 4 N symbols
+CONTEXT_EVENTS = 40  # the seed's window
+
+HYPER_PARAMETERS = {
+    "context_events": CONTEXT_EVENTS,
+    "window": CONTEXT_EVENTS * SYMBOLS_PER_EVENT,
+    "train_window": 96,  # symbols per training sequence: shorter means more updates per hour
+    "symbol_embedding": 128,  # one per input of vocabulary.INPUTS
+    "duration_embedding": 16,
+    "dynamic_embedding": 8,
+    "voice_embedding": 16,  # per voice
+    "lstm_units": [256, 256],
+    "dropout": 0.2,
+    "batch_size": 64,
+    "epochs": 10,  # the plan; train --minutes keeps the epochs that fit (TimeLimit)
+    "learning_rate": 0.003,
+    # The last epochs take the rate down on a cosine: measured from epoch 8 of a constant-rate
+    # run, two such epochs lowered the validation symbol loss 1.178 -> 1.145, where two more
+    # constant-rate epochs had given 1.160.
+    "anneal_epochs": 2,
+    "anneal_rates": [0.001, 0.00005],
+    "transpositions": list(range(-6, 6)),
+}
+MINUTES = 57  # playbach train's budget: with the data's preparation a run takes under an hour
+PATIENCE = 3  # epochs without a better validation symbol loss before training stops
+
+
+def context(events):
+    """The hyper-parameters of a window model reading ``events`` events of context."""
+    window = SYMBOLS_PER_EVENT * events
+    return {"context_events": events, "window": window,
+            "train_window": min(window, HYPER_PARAMETERS["train_window"])}
