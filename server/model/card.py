@@ -11,6 +11,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from playbach.model.vocabulary import INPUTS
+
 FORMAT = "playbach-model/2"  # 2: the network reads the voicing
 FIELDS = {"name": str, "vocabulary": dict, "hyperparameters": dict, "split": dict,
           "files": dict}  # every card has them
@@ -198,11 +200,8 @@ def render_markdown(card):
         "symbols, so no chord is ever unknown or cut), each step also reading what the four "
         "voices hold before the event it spells; the duration and dynamic of an event are "
         "predicted by their own heads when it ends." % len(card["vocabulary"]["symbols"]), "",
-        "- layers: embeddings (symbol %d, duration %d, dynamic %d, voicing 4 x %d), LSTM %s, "
-        "dropout %s"
-        % (hyper["symbol_embedding"], hyper["duration_embedding"], hyper["dynamic_embedding"],
-           hyper["voice_embedding"], " + ".join(map(str, hyper["lstm_units"])),
-           hyper["dropout"]),
+        "- layers: embeddings (%s), LSTM %s, dropout %s"
+        % (_embeddings(hyper), " + ".join(map(str, hyper["lstm_units"])), hyper["dropout"]),
         "- parameters: %d" % training["parameters"],
         _keys_note(card.get("inference", {})),
         "- window model context: %d symbols (about %d events); training sequences of %d symbols"
@@ -271,6 +270,14 @@ def render_markdown(card):
     if commands:
         lines += ["", "## Reproduce", "", "```sh"] + commands + ["```"]
     return "\n".join(lines) + "\n"
+
+
+def _embeddings(hyper):
+    """``symbol 128, ..., voicing 4 x 16``: each input's embedding size (of the inputs the
+    model was trained with)."""
+    return ", ".join("%s %s" % (spec.name, " x ".join(
+        map(str, spec.shape + (hyper[spec.embedding],)))) for spec in INPUTS
+        if spec.embedding in hyper)
 
 
 def _check_note(check):
