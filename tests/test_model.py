@@ -32,7 +32,8 @@ def test_vocabulary_factors_chords_into_notes_and_an_end():
     assert len(vocabulary.symbols) == 130
     assert vocabulary.symbols[:2] == [PAD, END] and vocabulary.pad == 0
     inputs, targets = vocabulary.encode_piece(events("A2.G#3:1/2:mf R:1 B2:2:ff"))
-    symbols, durations, dynamics, voicings = inputs
+    symbols, durations, dynamics = inputs.symbol, inputs.duration, inputs.dynamic
+    voicings = inputs.voicing
     a2, gs3, b2 = (vocabulary.event_symbols((n,))[0] for n in (45, 56, 47))
     end = vocabulary.end
     # The stream is "<end> A2 G#3 <end> <end> B2 <end>": inputs all but the last symbol.
@@ -111,10 +112,10 @@ def test_split_is_by_piece_deterministic_and_disjoint():
 def test_windows_cover_every_target_and_pad_the_end():
     vocabulary = Vocabulary.default()
     piece = Piece("p", events(" ".join(["C4.E4:1/2:mf"] * 10)), 120, "4/4")  # 31 steps
-    (symbols, _, _, voicings), targets = dataset.windows(
-        dataset.encode([piece], vocabulary), length=12, stride=6)
-    targets = targets["symbol"]
-    stream, _, _, stream_voicings = dataset.encode([piece], vocabulary)[0][0]
+    inputs, targets = dataset.windows(dataset.encode([piece], vocabulary), length=12, stride=6)
+    symbols, voicings, targets = inputs.symbol, inputs.voicing, targets["symbol"]
+    encoded = dataset.encode([piece], vocabulary)[0][0]
+    stream, stream_voicings = encoded.symbol, encoded.voicing
     assert len(stream) == 30
     assert symbols.shape == (4, 12)  # starts 0, 6, 12, and 18 to reach the end
     assert voicings.shape == (4, 12, len(protocol.VOICES))
@@ -123,9 +124,8 @@ def test_windows_cover_every_target_and_pad_the_end():
         assert (voicings[row] == stream_voicings[start:start + 12]).all()
     assert (targets >= 0).all()
     short = Piece("s", events("C4:1:mf"), 120, "4/4")
-    (symbols, _, _, voicings), targets = dataset.windows(
-        dataset.encode([short], vocabulary), length=12, stride=6)
-    targets = targets["symbol"]
+    inputs, targets = dataset.windows(dataset.encode([short], vocabulary), length=12, stride=6)
+    symbols, voicings, targets = inputs.symbol, inputs.voicing, targets["symbol"]
     assert symbols.shape == (1, 12)
     assert list(symbols[0, 2:]) == [vocabulary.pad] * 10
     assert (voicings[0, 2:] == vocabulary.pad).all()
@@ -348,13 +348,14 @@ def test_key_ensemble_combines_the_model_read_in_other_keys(tiny_model, bach_cor
     move = lambda symbol, shift: symbol if symbol < 2 else vocabulary.note_symbol(
         vocabulary.note(int(symbol)) + shift)
     state, members = ensemble.zero_state(), [step.zero_state() for _ in shifts]
-    for symbol, duration, dynamic, voicing in zip(*steps):
-        combined, state = ensemble.step(Step(symbol, duration, dynamic, voicing), state)
+    for row in zip(*steps):
+        read = Step(*row)
+        combined, state = ensemble.step(read, state)
         outputs = []
         for i, shift in enumerate(shifts):  # by hand: move the notes, read, move back
-            log_probs, members[i] = step.step(
-                Step(move(symbol, shift), duration, dynamic,
-                     [move(held, shift) for held in voicing]), members[i])
+            log_probs, members[i] = step.step(read._replace(
+                symbol=move(read.symbol, shift),
+                voicing=[move(held, shift) for held in read.voicing]), members[i])
             outputs.append(log_probs)
     normalised, votes = lambda row: row - np.logaddexp.reduce(row), {}
     for head in ("duration", "dynamic"):
