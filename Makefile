@@ -86,7 +86,8 @@ bench: setup data/bach/pieces.jsonl
 	$(BIN)/playbach bench models/playbach.json --out bench.json
 	$(BIN)/playbach eval models/playbach-step-int8.tflite --corpus data/bach --check-card
 
-data/bach/pieces.jsonl:
+# Rebuilt when the corpus code changes (it re-exports the chorales only when its export changed).
+data/bach/pieces.jsonl: $(wildcard server/corpus/*.py)
 	$(BIN)/playbach corpus --bach --out data/bach
 
 # An emulated Raspberry Pi OS 64-bit (Debian bookworm arm64 under qemu-user and proot) follows the
