@@ -1,8 +1,7 @@
 """Run exported models with the TFLite interpreter alone: never imports TensorFlow.
 
-LiteRT (``ai-edge-litert``) first; ``tflite-runtime`` where that is all a platform has (32-bit
-Raspberry Pi OS). Outputs are read by signature name, since the interpreter's output order is not
-Keras's.
+The interpreter is LiteRT's (``ai-edge-litert``, a 64-bit OS: it has no 32-bit ARM build). Outputs
+are read by signature name, since the interpreter's output order is not Keras's.
 """
 from pathlib import Path
 
@@ -19,11 +18,8 @@ def load_interpreter(path):
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError:
-            raise SystemExit("no TFLite interpreter: pip install ai-edge-litert "
-                             "(or tflite-runtime on 32-bit Raspberry Pi OS)") from None
+        raise SystemExit("no TFLite interpreter: pip install ai-edge-litert (it needs a 64-bit "
+                         "OS)") from None
     path = Path(path)
     if not path.is_file():
         raise ModelError("%s: no such model file" % path)
