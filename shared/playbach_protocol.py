@@ -3,7 +3,7 @@ topics, limits and the tables of the JSON payloads, all in the README. Docstring
 a board compiling this file keeps each one in RAM."""
 import json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sent_us and piece beside at
 DEFAULT_PREFIX = "playbach"
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 REST, CHORD_JOINER, EVENT_JOINER = "R", ".", ":"
@@ -129,7 +129,9 @@ EVENT = ("event", (
     ("dynamic", DYNAMICS + (None,), None, None, SENT),  # null: a rest (velocity checks)
     ("velocity", INT, 0, 127, lambda m: m["notes"] and dynamic_velocity(m["dynamic"]) or 0),
     ("bpm", NUMBER, MIN_BPM, MAX_BPM, SENT),
-    ("at", INT, 0, MAX_INTEGER, SENT)))
+    ("at", INT, 0, MAX_INTEGER, SENT),
+    ("sent_us", INT, 0, MAX_INTEGER, SENT),
+    ("piece", INT, 0, MAX_INTEGER, SENT)))
 VOICE = ("voice", (
     ("seq", INT, 0, MAX_INTEGER, SENT),
     ("voice", VOICES, None, None, SENT),
@@ -137,10 +139,15 @@ VOICE = ("voice", (
     ("name", TEXT, None, None, lambda m: REST if m["note"] is None else midi_to_note(m["note"])),
     ("velocity", INT, 0, 127, SENT),
     ("ms", INT, 0, MAX_INTEGER, SENT),
-    ("at", INT, 0, MAX_INTEGER, SENT)))
+    ("at", INT, 0, MAX_INTEGER, SENT),
+    ("sent_us", INT, 0, MAX_INTEGER, SENT),
+    ("piece", INT, 0, MAX_INTEGER, SENT)))
 STATUS = ("status", (
     ("state", STATES, None, None, SENT),
     ("seq", INT, 0, MAX_INTEGER, OPTIONAL),
+    ("piece", INT, 0, MAX_INTEGER, OPTIONAL),
+    ("from_seq", INT, 0, MAX_INTEGER, OPTIONAL),
+    ("lead_ms", INT, 0, MAX_INTEGER, OPTIONAL),
     ("model", TEXT, None, None, OPTIONAL),
     ("bpm", NUMBER, MIN_BPM, MAX_BPM, OPTIONAL),
     ("temperature", NUMBER, None, None, OPTIONAL),
@@ -155,8 +162,8 @@ def decode(table, payload):
     return check_message(table, load(payload, table[0]))
 
 
-def load(payload, what, limit=MAX_PAYLOAD, versioned=True):
-    """The JSON object in ``payload`` (see :func:`text_of`), of SCHEMA_VERSION."""
+def load(payload, what, limit=MAX_PAYLOAD, versioned=True, versions=(SCHEMA_VERSION,)):
+    """The JSON object in ``payload`` (see :func:`text_of`), of one of ``versions``."""
     text = text_of(payload, what, limit)
     if text.count("{") + text.count("[") > MAX_BRACKETS:
         raise ValueError("bad %s payload: over %d brackets" % (what, MAX_BRACKETS))
@@ -166,8 +173,10 @@ def load(payload, what, limit=MAX_PAYLOAD, versioned=True):
         raise ValueError("bad %s payload: not JSON: %.40r" % (what, text))
     if not isinstance(loaded, dict):
         raise ValueError("bad %s payload: expected a JSON object" % what)
-    if versioned or "v" in loaded:
-        check(what, "v", loaded.get("v"), (SCHEMA_VERSION,))
+    version = loaded.get("v")
+    if (versioned or "v" in loaded) and version not in versions:
+        raise ValueError("bad %s payload: schema version %.20r, expected %s (update the server "
+                         "and the players together)" % (what, version, versions[-1]))
     return loaded
 
 

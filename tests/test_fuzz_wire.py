@@ -30,10 +30,12 @@ def valid(table):
     """A message of ``table`` as the server sends it."""
     return {
         "event": lambda: wire.message(protocol.EVENT, 41, (48, 60, 64), [500, 250, 250], "1/2",
-                                      "f", 120.0, 1764160000123),
-        "voice": lambda: wire.message(protocol.VOICE, 41, "tenor", 60, 96, 250, 1764160000123),
-        "status": lambda: wire.message(protocol.STATUS, "playing", seq=41, model="m.tflite",
-                                       bpm=120.0, temperature=1.0, top_k=0, top_p=1.0, seed=7,
+                                      "f", 120.0, 1764160000123, 1764159999923456, 33),
+        "voice": lambda: wire.message(protocol.VOICE, 41, "tenor", 60, 96, 250, 1764160000123,
+                                      1764159999923456, 33),
+        "status": lambda: wire.message(protocol.STATUS, "playing", seq=41, piece=33, from_seq=40,
+                                       lead_ms=200, model="m.tflite", bpm=120.0,
+                                       temperature=1.0, top_k=0, top_p=1.0, seed=7,
                                        primer="bwv269", invalid_controls=0),
         "control": lambda: {"cmd": "primer", "tokens": "C3.E4.G4.C5:1:f D5:1/2:f B2.D4:2:p"},
     }[table]()
@@ -43,7 +45,8 @@ def common(rng):
     """Payloads that are no message of any kind: not text, not JSON, not an object, too big,
     too deep, numbers too large."""
     payloads = [b"", b" ", b"null", b"true", b"42", b"-1e999", b'"text"', b"[]", b"[1, 2]",
-                b"{}", b'{"v": 1}', b'{"v": 2}', b'{"v": "1"}', b'{"v": 1e999}', b"\xff\xfe",
+                b"{}", b'{"v": 1}', b'{"v": 2}', b'{"v": 3}', b'{"v": "2"}', b'{"v": 1e999}',
+                b"\xff\xfe",
                 b"{\xc3\x28}", b"9" * 5000, b"x" * (protocol.MAX_PAYLOAD + 1), b" " * 1000000]
     for depth in (9, 100, 10000, 100000):
         payloads += [b"[" * depth + b"]" * depth, b'{"a": ' * depth + b"1" + b"}" * depth]
@@ -76,7 +79,7 @@ def hostile(table, rng):
 
 
 def hostile_controls(rng):
-    payloads = [b'{"cmd": []}', b'{"cmd": {}}', b'{"cmd": null}', b'{"cmd": 5}', b'{"v": 2, '
+    payloads = [b'{"cmd": []}', b'{"cmd": {}}', b'{"cmd": null}', b'{"cmd": 5}', b'{"v": 3, '
                 b'"cmd": "play"}', b"tempo", b"tempo fast", b"tempo 1e999", b"tempo nan",
                 b"tempo 5", b"seed -5", b"seed 1.5", b"top_k 1e3", b"top_p 2",
                 b"temperature 0", b"seed " + b"9" * 5000, b"primer " + b"C4 " * 100000,
@@ -171,11 +174,12 @@ def test_the_board_player_counts_hostile_messages_and_plays_on(tmp_path):
     steps += [(2, status, payload) for payload in hostile("status", rng) if len(payload) < 200000]
     bad = len(steps) - 1
     steps.append((3, events, wire.encode(protocol.EVENT, 1, (60,), [100], "1/2", "mf", 120,
-                                         1764000000003)))
+                                         1764000000003, 1764000000003000, 1)))
     lines = play_on_board(tmp_path, steps, output="midi", channel=1, program=None,
                           stream="events")
     assert "UART.write 90 3c 50" in lines  # the one good event, after all that
-    assert lines[-1] == "COUNTS failed=0 malformed=%d missed=0 played=1 repeated=0 stale=0" % bad
+    assert lines[-1] == "COUNTS cancelled=0 failed=0 late=0 malformed=%d missed=0 played=1 " \
+        "repeated=0" % bad
 
 
 def test_live_server_watcher_and_player_count_hostile_messages_and_play_on(
@@ -241,8 +245,8 @@ def test_live_server_watcher_and_player_count_hostile_messages_and_play_on(
     assert "lost the MQTT broker" in stderr and "lost the MQTT broker" in played
     assert watched.count("! malformed message on ") == total
     assert "playbach watch: %d malformed messages ignored" % total in watched
-    summary = re.search(r"played (\d+), stale \d+, repeated \d+, malformed (\d+), "
-                        r"missed \d+, failed (\d+)", played)
+    summary = re.search(r"played (\d+), late \d+, repeated \d+, cancelled \d+, "
+                        r"malformed (\d+), missed \d+, failed (\d+)", played)
     assert summary and int(summary[2]) == heard_by_player and int(summary[3]) == 0
     print("fuzz: sent %s; counted: server %d, watcher %d, player %d; %.1f s"
           % ({t[len(prefix) + 1:]: len(p) for t, p in sent.items()}, controls, total,

@@ -124,14 +124,15 @@ def test_play_into_fluidsynth_sounds_the_published_notes(mosquitto, tmp_path, so
     finally:
         player.send_signal(signal.SIGTERM)
         assert player.wait(timeout=15) == 0
-    assert "played 2, stale 0" in log.wait_for("played")
+    assert "played 2, late 0" in log.wait_for("played")
     assert loudest_notes(sound) == [69, 72]
 
 
 def live_event(seq, notes, hold=80):
+    """An event sounding now, as a server with no lead sends it."""
     at = round(time.time() * 1000)
     return EVENTS, wire.encode(protocol.EVENT, seq, notes, [hold] * len(notes), "1/4", "f", 120,
-                               at)
+                               at, at * 1000, 1)
 
 
 def test_play_records_a_live_stream_and_survives_a_broker_restart(mosquitto, tmp_path):
@@ -164,7 +165,7 @@ def test_play_records_a_live_stream_and_survives_a_broker_restart(mosquitto, tmp
     finally:
         player.send_signal(signal.SIGTERM)
         assert player.wait(timeout=10) == 0
-    assert "played 4, stale 0, repeated 1, malformed 1, missed 2, failed 0" in \
+    assert "played 4, late 0, repeated 1, cancelled 0, malformed 1, missed 2, failed 0" in \
         log.wait_for("played")
     track = mido.MidiFile(take).tracks[0]
     assert notes_on(take) == [60, 48, 64, 67, 69]
@@ -202,7 +203,7 @@ def test_play_plays_exactly_what_serve_publishes(tiny_model, mosquitto, tmp_path
         player.send_signal(signal.SIGTERM)
         assert player.wait(timeout=10) == 0
         sniffer.close()
-    assert "played 40, stale 0, repeated 0, malformed 0, missed 0, failed 0" in \
+    assert "played 40, late 0, repeated 0, cancelled 0, malformed 0, missed 0, failed 0" in \
         log.wait_for("played")
     assert notes_on(take) == [note for event in sniffer.events() for note in event["notes"]]
 

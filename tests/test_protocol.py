@@ -112,7 +112,7 @@ def test_topics():
 
 def event_payload(**change):
     event = json.loads(wire.encode(protocol.EVENT, 7, (45, 56), [500, 250], "1/2", "f", 120,
-                                   1764160000123))
+                                   1764160000123, 1764159999923456, 3))
     event.update(change)
     return json.dumps(event)
 
@@ -122,17 +122,19 @@ def test_event_payload_round_trips_with_its_derived_fields():
     event = protocol.decode(protocol.EVENT, payload)
     assert event == json.loads(payload)
     assert list(event) == ["v", "seq", "token", "notes", "holds_ms", "duration", "beats", "ms",
-                           "dynamic", "velocity", "bpm", "at"]  # as schema 1 always sent them
+                           "dynamic", "velocity", "bpm", "at", "sent_us", "piece"]  # schema 2
     assert (event["token"], event["beats"], event["ms"], event["velocity"]) == \
         ("A2.G#3", 0.5, 250, 96)
     rest = protocol.decode(protocol.EVENT, wire.encode(protocol.EVENT, 8, (), [], "1", None,
-                                                       60, 0))
+                                                       60, 0, 0, 1))
     assert (rest["token"], rest["ms"], rest["velocity"], rest["dynamic"]) == ("R", 1000, 0, None)
-    assert wire.message(protocol.EVENT, 9, (60,), [1], "1/3", "p", 72, 0)["ms"] == 278
+    assert wire.message(protocol.EVENT, 9, (60,), [1], "1/3", "p", 72, 0, 0, 1)["ms"] == 278
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"v": 2}, "bad event field 'v': 2, expected one of 1"),
+    ({"v": 1}, "bad event payload: schema version 1, expected 2 (update the server and the "
+               "players together)"),
+    ({"v": "2"}, "bad event payload: schema version '2', expected 2"),
     ({"seq": -1}, "bad event field 'seq': -1, expected an integer 0-9007199254740991"),
     ({"seq": 2 ** 53}, "bad event field 'seq': 9007199254740992, expected an integer"),
     ({"seq": 7.0}, "bad event field 'seq': 7.0, expected an integer"),
@@ -154,6 +156,8 @@ def test_event_payload_round_trips_with_its_derived_fields():
     ({"beats": 1}, "bad event field 'beats': 1, expected 0.5 (derived)"),
     ({"ms": 252}, "bad event field 'ms': 252, expected 250.0 (derived)"),
     ({"at": True}, "bad event field 'at': True, expected an integer"),
+    ({"sent_us": 1.5}, "bad event field 'sent_us': 1.5, expected an integer 0-"),
+    ({"piece": None}, "bad event field 'piece': None, expected an integer 0-"),
 ])
 def test_bad_event_payloads_name_the_field(change, message):
     with pytest.raises(ValueError) as error:
@@ -176,7 +180,7 @@ def test_derived_integers_may_be_a_rounding_apart():
     ({"v": 1}, "bad event payload: dict, not bytes or text"),
     (b"[" * 9 + b"]" * 9, "bad event payload: over 8 brackets"),
     (b"[" * 100000, "bad event payload: 100000 bytes, more than 4096"),
-    (event_payload(notes=[60] * 20000, holds_ms=[1] * 20000), "bad event payload: 140171 bytes"),
+    (event_payload(notes=[60] * 20000, holds_ms=[1] * 20000), "bad event payload: 140212 bytes"),
 ])
 def test_unreadable_payloads(payload, message):
     with pytest.raises(ValueError) as error:
@@ -186,10 +190,10 @@ def test_unreadable_payloads(payload, message):
 
 def test_voice_payloads():
     sounding = protocol.decode(protocol.VOICE, wire.encode(protocol.VOICE, 3, "soprano", 72, 96,
-                                                           480, 10))
+                                                           480, 10, 9000, 1))
     assert (sounding["voice"], sounding["name"], sounding["ms"]) == ("soprano", "C5", 480)
     silence = protocol.decode(protocol.VOICE, wire.encode(protocol.VOICE, 4, "bass", None, 0,
-                                                          0, 11))
+                                                          0, 11, 9001, 1))
     assert (silence["voice"], silence["note"], silence["name"]) == ("bass", None, "R")
     for change, message in (({"note": 130}, "bad voice field 'note': 130"),
                             ({"name": "D5"}, "bad voice field 'name': 'D5', expected 'C5'"),
@@ -202,25 +206,29 @@ def test_voice_payloads():
 
 def test_status_payloads():
     status = protocol.decode(protocol.STATUS, wire.encode(protocol.STATUS, "playing", bpm=96))
-    assert status == {"v": 1, "state": "playing", "bpm": 96}
-    assert protocol.decode(protocol.STATUS, '{"v": 1, "state": "offline", "x": [1]}')["x"] == [1]
+    assert status == {"v": 2, "state": "playing", "bpm": 96}
+    assert protocol.decode(protocol.STATUS, '{"v": 2, "state": "offline", "x": [1]}')["x"] == [1]
+    status = wire.message(protocol.STATUS, "playing", seq=9, piece=5, from_seq=8, lead_ms=200)
+    assert list(status) == ["v", "state", "seq", "piece", "from_seq", "lead_ms"]
     with pytest.raises(ValueError, match="bad status field 'state': 'dancing'"):
         wire.encode(protocol.STATUS, "dancing")
-    for payload, message in (('{"v": 1, "state": "dancing"}', "field 'state': 'dancing'"),
-                             ('{"v": 1, "state": "paused", "bpm": 0}', "field 'bpm': 0"),
-                             ('{"v": 1, "state": "paused", "seed": "7"}', "field 'seed': '7'"),
-                             ('{"v": 1}', "payload: no field 'state'")):
+    for payload, message in (('{"v": 2, "state": "dancing"}', "field 'state': 'dancing'"),
+                             ('{"v": 2, "state": "paused", "bpm": 0}', "field 'bpm': 0"),
+                             ('{"v": 2, "state": "paused", "seed": "7"}', "field 'seed': '7'"),
+                             ('{"v": 2, "state": "paused", "piece": -1}', "field 'piece': -1"),
+                             ('{"v": 1, "state": "paused"}', "payload: schema version 1"),
+                             ('{"v": 2}', "payload: no field 'state'")):
         with pytest.raises(ValueError, match="bad status " + re.escape(message)):
             protocol.decode(protocol.STATUS, payload)
 
 
 def test_encoders_check_what_they_send():
     with pytest.raises(ValueError, match="bad event field 'notes'"):
-        wire.encode(protocol.EVENT, 1, list(range(40, 60)), [1] * 20, "1", "f", 120, 0)
+        wire.encode(protocol.EVENT, 1, list(range(40, 60)), [1] * 20, "1", "f", 120, 0, 0, 1)
     with pytest.raises(ValueError, match="bad dynamic None"):
-        wire.encode(protocol.EVENT, 1, (60,), [1], "1", None, 120, 0)
+        wire.encode(protocol.EVENT, 1, (60,), [1], "1", None, 120, 0, 0, 1)
     with pytest.raises(ValueError, match="bad voice field 'voice': 0"):
-        wire.encode(protocol.VOICE, 1, 0, 60, 80, 1, 0)
+        wire.encode(protocol.VOICE, 1, 0, 60, 80, 1, 0, 0, 1)
 
 
 @pytest.mark.parametrize("payload, control", [
@@ -234,6 +242,7 @@ def test_encoders_check_what_they_send():
     ('{"cmd": "primer", "tokens": "B2 A2:1/2 G2"}', {"cmd": "primer", "tokens": "B2 A2:1/2 G2"}),
     ('{"cmd": "primer"}', {"cmd": "primer"}),
     ('{"v": 1, "cmd": "seed", "value": 7}', {"v": 1, "cmd": "seed", "value": 7}),
+    ('{"v": 2, "cmd": "pause"}', {"v": 2, "cmd": "pause"}),  # controls are as in schema 1
 ])
 def test_control_commands(payload, control):
     assert wire.decode_control(payload) == control
@@ -256,7 +265,7 @@ def test_control_commands(payload, control):
     ('{"cmd": "primer", "tokens": "B2 H2"}', "bad note 'H2'"),
     ('{"cmd": "primer", "tokens": ["B2"]}', "bad control field 'tokens': ['B2'], expected text"),
     ('{"cmd": "primer", "name": 7}', "bad control field 'name': 7, expected text"),
-    ('{"v": 9, "cmd": "play"}', "bad control field 'v': 9"),
+    ('{"v": 9, "cmd": "play"}', "bad control payload: schema version 9, expected 2"),
     ("{oops", "bad control payload: not JSON"),
     ('{"cmd": ' * 10 + "1" + "}" * 10, "bad control payload: over 8 brackets"),
     (b"tempo \xff", "bad control payload: not UTF-8 text"),

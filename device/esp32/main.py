@@ -1,11 +1,13 @@
 """playbach on a board: join WiFi, subscribe to the stream, play it on a buzzer or a MIDI synth.
 
 Settings come from config.json (a copy of config.example.json). Any network fault ends in
-silence and a reconnect with exponential backoff: the loop never dies. It polls the broker
-without blocking and sleeps a few ms at a time, so note-offs sound on time.
+silence and a reconnect with exponential backoff: the loop never dies. Between messages it
+sleeps until the next note is due (in poll(), which a message cuts short, then the last part of
+a millisecond in sleep_us), so notes start and end within tens of µs of their moment.
 """
 import binascii
 import json
+import select
 import time
 
 import machine
@@ -16,7 +18,7 @@ from playbach_outputs import MIDI_BAUDRATE, Buzzer, MidiOut
 from playbach_player import LATE_MS, Player
 from playbach_protocol import DEFAULT_PREFIX
 
-POLL_MS = 5
+LONGEST_US = 100000  # the loop looks up at least this often (keepalive pings)
 WIFI_WAIT_MS = 15000
 BACKOFF_MAX_S = 60
 
@@ -44,6 +46,11 @@ def join_wifi(wifi):
     wlan.active(True)
     delay = 1
     while not wlan.isconnected():
+        if not wifi.get("power_save", False):
+            try:  # a radio that naps between beacons holds messages up to ~100 ms
+                wlan.config(pm=wlan.PM_NONE)
+            except (AttributeError, ValueError, OSError) as error:  # older firmware
+                print("wifi: cannot turn power saving off: %r" % error)
         wlan.connect(wifi["ssid"], wifi["password"])
         deadline = time.ticks_add(time.ticks_ms(), WIFI_WAIT_MS)
         while not wlan.isconnected() and time.ticks_diff(deadline, time.ticks_ms()) > 0:
@@ -58,17 +65,21 @@ def join_wifi(wifi):
 
 def listen(client, player, wlan, keepalive):
     """Play what arrives until the connection fails (OSError)."""
+    poller = select.poll()
+    poller.register(client.sock, select.POLLIN)
     pinged = time.ticks_ms()
     while True:
-        client.check_msg()
-        now = time.ticks_ms()
-        player.tick(now)
-        if time.ticks_diff(now, pinged) >= keepalive * 500:
+        player.tick(time.ticks_us())
+        if time.ticks_diff(time.ticks_ms(), pinged) >= keepalive * 500:
             if not wlan.isconnected():
                 raise OSError("wifi lost")
             client.ping()
-            pinged = now
-        time.sleep_ms(POLL_MS)
+            pinged = time.ticks_ms()
+        wait = player.wait(time.ticks_us(), LONGEST_US)
+        if poller.poll(wait // 1000):
+            client.check_msg()
+        else:
+            time.sleep_us(player.wait(time.ticks_us(), wait))
 
 
 def close(client):
@@ -90,7 +101,7 @@ def main():
                         broker.get("user"), broker.get("password"), keepalive)
     # The player takes the topic as it comes and never raises into the loop: a message it
     # cannot use is counted and printed.
-    client.set_callback(lambda topic, payload: player.message(topic, payload, time.ticks_ms()))
+    client.set_callback(lambda topic, payload: player.message(topic, payload, time.ticks_us()))
     delay = 1
     while True:
         try:

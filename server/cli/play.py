@@ -1,7 +1,8 @@
 """Play the live stream on this computer: into FluidSynth, to a MIDI port, into a .mid file.
 
-Subscribes to every event (or to one voice with --voice) and plays each note as it arrives,
-releasing it when its time is up. Like the boards, it skips messages that arrive late or twice,
+Subscribes to every event (or to one voice with --voice) and plays each note at the moment the
+server stamped on it (on this computer's clock, set from the stream itself), releasing it when
+its time is up. Like the boards, it skips messages that arrive after their moment or twice,
 ignores bad payloads with one line naming the topic and the reason, reports gaps in the
 sequence ("missed 3 events (seq 41-43)"), rides out broker restarts (reconnecting with
 backoff; notes still end on time while it is away), and silences every note on stop, pause
@@ -12,11 +13,11 @@ examples:
   playbach play --list-ports                          the MIDI ports mido can open
   playbach play --midi-port "USB MIDI"                play on a synth or MIDI interface
   playbach play --voice soprano --out soprano.mid     record one voice (saved every second)
+  playbach play --voice bass --onset-log bass.txt     when each note started, to compare players
   PLAYBACH_BROKER_HOST=pi.local playbach play --out bach.mid
 """
 import logging
 import signal
-import threading
 
 import playbach_protocol as protocol
 from playbach.cli import check_writable
@@ -24,7 +25,7 @@ from playbach.engine.synth import SynthError
 from playbach.live import connection
 from playbach.player import midi
 from playbach.player.fluidsynth import FluidSynth
-from playbach.player.listen import Listener
+from playbach.player.listen import Listener, now_us
 from playbach_outputs import MidiOut
 from playbach_player import LATE_MS, Player
 
@@ -52,7 +53,12 @@ def add_arguments(parser):
     parser.add_argument("--program", type=int, choices=range(128), metavar="0-127",
                         help="MIDI program to select first (General MIDI, from 0)")
     parser.add_argument("--late-ms", type=int, default=LATE_MS, metavar="MS",
-                        help="skip messages this much later than the fastest (default %(default)s)")
+                        help="skip messages arriving this long after their moment "
+                             "(default %(default)s)")
+    parser.add_argument("--onset-log", metavar="FILE",
+                        help="write a line as each event starts: its seq, at (Unix ms), the "
+                             "moment it was due and the moment it started (µs on this "
+                             "computer's monotonic clock)")
 
 
 def run(args):
@@ -60,10 +66,11 @@ def run(args):
         if args.list_ports:
             print("\n".join(midi.port_names()) or "no MIDI output ports")
             return 0
-        if not (args.synth or args.midi_port or args.out):
+        if not (args.synth or args.midi_port or args.out or args.onset_log):
             raise SystemExit("playbach play: give --synth, --midi-port NAME and/or --out FILE")
-        if args.out:
-            check_writable(args, "--out")
+        for option in ("--out", "--onset-log"):
+            if getattr(args, option[2:].replace("-", "_")):
+                check_writable(args, option)
         client = connection.make_client(args, "play")  # checks the TLS files
         sinks = [midi.open_port(args.midi_port)] if args.midi_port else []
         if args.synth:
@@ -78,21 +85,26 @@ def run(args):
     if stream.isdigit():
         stream = protocol.VOICES[int(stream)]
     player = Player(output, args.prefix, stream, args.late_ms, log.warning)
+    onsets = open(args.onset_log, "w", buffering=1) if args.onset_log else None
+    if onsets:
+        player.onset = lambda seq, at, due: onsets.write("%d %d %d %d\n" % (seq, at, due,
+                                                                           now_us()))
     listener = Listener(player)
-    stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda *_: listener.stop())
     connection.start(client, args, on_connect=listener.subscribe, on_message=listener.on_message)
     try:
-        listener.run(stop, recorder.flush if recorder else None)
+        listener.run(recorder.flush if recorder else None)
     finally:
         client.disconnect()
         client.loop_stop()
         if recorder:
             recorder.close()
+        if onsets:
+            onsets.close()
         for sink in sinks:
             if sink is not recorder:
                 sink.close()
-    log.info("played %(played)d, stale %(stale)d, repeated %(repeated)d, "
+    log.info("played %(played)d, late %(late)d, repeated %(repeated)d, cancelled %(cancelled)d, "
              "malformed %(malformed)d, missed %(missed)d, failed %(failed)d" % player.counts)
     return 0

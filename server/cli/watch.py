@@ -1,9 +1,11 @@
-"""Watch the live stream in a terminal: one line per event, a small piano roll, the voices.
+"""Watch the live stream in a terminal: one line per event as it sounds, a small piano roll, the
+voices.
 
 Subscribes to PREFIX/# and prints every event (seq, notes, duration, dynamic, which notes start
-and which are held, the voices that move), tempo changes, gaps in seq, the server's status and
-commands sent to it. A malformed message gets a one-line note and is otherwise ignored; their
-count is the last line, on stderr.
+and which are held, the voices that move) at the moment it sounds, as the players sound it (the
+server publishes each event ahead of its moment), with tempo changes and gaps in seq; the
+server's status and commands sent to it at once. A malformed message gets a one-line note and
+is otherwise ignored; their count is the last line, on stderr.
 
 examples:
   playbach watch                          the embedded broker of 'playbach serve' on this machine
@@ -12,12 +14,12 @@ examples:
 """
 import signal
 import sys
-import threading
 
 import playbach_protocol as protocol
 
 from playbach.live import connection, wire
 from playbach.live.watch import Watcher
+from playbach.player.listen import Listener
 
 
 def add_arguments(parser):
@@ -30,28 +32,22 @@ def add_arguments(parser):
 
 def run(args):
     watcher = Watcher(sys.stdout, args.prefix, args.count)
-    finished = threading.Event()
+    listener = Listener(watcher)
 
     def on_message(client, userdata, message):
-        watcher.on_message(client, userdata, message)
+        listener.on_message(client, userdata, message)
         if args.play and message.topic == protocol.status_topic(args.prefix) \
                 and waiting_to_start(message.payload):
             # This status came through the subscription: no event can pass unseen.
             client.publish(protocol.control_topic(args.prefix), wire.encode_control("play"), qos=1)
-        if watcher.done:
-            finished.set()
-
-    def subscribe(client):
-        client.subscribe(args.prefix + "/#")
 
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: finished.set())
+        signal.signal(signum, lambda *_: listener.stop())
     client = connection.make_client(args, "watch")
     watcher.header()
-    connection.start(client, args, on_connect=subscribe, on_message=on_message)
+    connection.start(client, args, on_connect=listener.subscribe, on_message=on_message)
     try:
-        while not finished.wait(1):  # a timeout keeps signals prompt on every platform
-            pass
+        listener.run(lambda: watcher.done and listener.stop())
     finally:
         client.disconnect()
         client.loop_stop()

@@ -1,4 +1,4 @@
-"""The live stream as text: one line per event, with a small piano roll and the voices.
+"""The live stream as text: a line per event as it sounds, with a small piano roll and the voices.
 
 ::
 
@@ -6,27 +6,42 @@
      17  F#3.C#4.E4.G#5   1    f   |.......o....o.....|..o...........o...............|  B:F#3 T:C#4
 
 ``o`` marks a note starting, ``|`` one still held (from ``holds_ms``), ``.`` a C. The voices
-that move follow as they arrive (``B:`` bass ... ``S:`` soprano, ``-`` silence). Gaps in ``seq``,
-tempo changes, the server's status, commands on the control topic and malformed messages each
-get a line of their own; malformed messages are counted too.
+that move follow (``B:`` bass ... ``S:`` soprano, ``-`` silence). An event's line is written at
+the moment it sounds (``at``, put on this computer's clock as the players do, see
+:class:`playbach_player.ServerClock`), not when its message arrives; a pause, a stop or a new
+piece cancels the lines still waiting. Gaps in ``seq`` and tempo changes come with their event;
+the server's status, commands on the control topic and malformed messages get a line of their
+own at once; malformed messages are counted too.
 """
 import playbach_protocol as protocol
 from playbach.live import wire
+from playbach_player import ServerClock, ticks_diff
 
 LOW, HIGH = 36, 84  # C2-C6: the piano roll's range; notes beyond show at its edges as < >
 
 
 class Watcher:
-    """Turns a playbach stream's MQTT messages into lines written to ``out``."""
+    """Turns a playbach stream's MQTT messages into lines written to ``out``.
+
+    It has a player's interface (``topics``, ``message``, ``tick``, ``wait``, ``silence``), so
+    :class:`playbach.player.listen.Listener` runs it.
+    """
 
     def __init__(self, out, prefix=protocol.DEFAULT_PREFIX, limit=None):
         self.out, self.prefix, self.limit = out, prefix, limit
         self.events = 0
         self.last_seq = None
         self.bpm = None
+        self.piece = None
         self.sounding = []  # (pitch, Unix ms when it stops)
-        self.line_open = False  # an event line waiting for its voices
+        self.clock = ServerClock()
+        self.waiting = []  # [due (local µs), seq, lines, voices] of events not sounded yet
+        self.line_open = False  # an event line written, waiting for its voices
+        self.last_written = None  # the seq of that line
         self.malformed = 0  # messages it could not show, whatever the reason
+
+    def topics(self):
+        return (self.prefix + "/#",)
 
     def header(self):
         octaves = "".join("C%-11d" % (n // 12 - 1) for n in range(LOW, HIGH + 1, 12))
@@ -36,19 +51,12 @@ class Watcher:
     def done(self):
         return self.limit is not None and self.events >= self.limit
 
-    def on_message(self, client, userdata, message):
-        """paho's callback: show one message. Nothing raises into paho's network thread."""
-        try:
-            self.show(message.topic, message.payload)
-        except Exception as error:  # a bug, or a topic paho cannot decode: shown, counted
-            self.malformed += 1
-            self._line("! cannot show a message: %s: %s" % (type(error).__name__, error))
-
-    def show(self, topic, payload):
+    def message(self, topic, payload, now):
+        """Take one message that arrived at ``now`` (local µs). Nothing raises out of here."""
         kind = topic[len(self.prefix) + 1:] if topic.startswith(self.prefix + "/") else topic
         try:
             if kind == "events":
-                self._event(protocol.decode(protocol.EVENT, payload))
+                self._event(protocol.decode(protocol.EVENT, payload), now)
             elif kind.startswith("voice/"):
                 self._voice(protocol.decode(protocol.VOICE, payload))
             elif kind == "status":
@@ -60,6 +68,34 @@ class Watcher:
         except ValueError as error:
             self.malformed += 1
             self._line("! malformed message on %s: %s" % (topic, error))
+        except Exception as error:  # a bug: shown, counted
+            self.failed(topic, error)
+
+    def failed(self, topic, error):
+        self.malformed += 1
+        self._line("! cannot show a message on %s: %s: %s" % (topic, type(error).__name__, error))
+
+    def tick(self, now):
+        """Write the lines of the events sounding by ``now`` (local µs)."""
+        while self.waiting and ticks_diff(now, self.waiting[0][0]) >= 0 and not self.done:
+            _, seq, lines, voices = self.waiting.pop(0)
+            for line in lines[:-1]:
+                self._line(line)
+            self._line(lines[-1], keep_open=True)
+            self.last_written = seq
+            self.out.write("".join(voices))
+            self.out.flush()
+            self.events += 1
+
+    def wait(self, now, longest):
+        """The µs from ``now`` to the next line due, ``longest`` at most."""
+        if self.waiting:
+            return min(longest, max(0, ticks_diff(self.waiting[0][0], now)))
+        return longest
+
+    def silence(self):
+        """Drop the lines waiting: they will not sound."""
+        self.waiting = []
 
     def close(self):
         if self.line_open:
@@ -67,36 +103,49 @@ class Watcher:
             self.line_open = False
         self.out.flush()
 
-    def _event(self, event):
-        seq = event["seq"]
+    def _event(self, event, now):
+        seq, lines = event["seq"], []
         if self.last_seq is not None and seq > self.last_seq + 1:
-            self._line("  ... missed %d event%s (seq %d-%d)" % (
+            lines.append("  ... missed %d event%s (seq %d-%d)" % (
                 seq - self.last_seq - 1, "" if seq == self.last_seq + 2 else "s",
                 self.last_seq + 1, seq - 1))
         elif self.last_seq is not None and seq <= self.last_seq:
-            self._line("  ... the stream started over at seq %d" % seq)
+            lines.append("  ... the stream started over at seq %d" % seq)
+            self.clock.restart()
         self.last_seq = seq
+        if event["piece"] != self.piece:
+            self.silence()
+            self.piece = event["piece"]
         if event["bpm"] != self.bpm:
-            self._line("tempo %s%g bpm" % ("" if self.bpm is None else "%g -> " % self.bpm,
-                                           event["bpm"]))
+            lines.append("tempo %s%g bpm" % ("" if self.bpm is None else "%g -> " % self.bpm,
+                                             event["bpm"]))
             self.bpm = event["bpm"]
         at = event["at"]
         held = {pitch for pitch, end in self.sounding if end > at}
         self.sounding = [(pitch, end) for pitch, end in self.sounding if end > at]
         self.sounding += [(pitch, at + hold) for pitch, hold in zip(event["notes"],
                                                                      event["holds_ms"])]
-        self._line("%5d  %-16s %-4s %-3s |%s|" % (
+        lines.append("%5d  %-16s %-4s %-3s |%s|" % (
             seq, event["token"], event["duration"], event["dynamic"] or "",
-            piano_roll(event["notes"], held)), keep_open=True)
-        self.events += 1
+            piano_roll(event["notes"], held)))
+        self.clock.add(event["sent_us"], now)
+        self.waiting.append([self.clock.local(at * 1000), seq, lines, []])
 
     def _voice(self, move):
-        if self.line_open and move["seq"] == self.last_seq:
-            self.out.write("  %s:%s" % (move["voice"][0].upper(),
-                                        "-" if move["note"] is None else move["name"]))
+        shown = "  %s:%s" % (move["voice"][0].upper(),
+                             "-" if move["note"] is None else move["name"])
+        for _, seq, _, voices in self.waiting:
+            if seq == move["seq"]:
+                voices.append(shown)
+                return
+        if self.line_open and move["seq"] == self.last_written:
+            self.out.write(shown)
             self.out.flush()
 
     def _status(self, status):
+        if status["state"] != "playing" or status.get("piece", self.piece) != self.piece:
+            self.silence()
+        self.piece = status.get("piece", self.piece)
         settings = " ".join("%s %s" % item for item in status.items()
                             if item[0] not in ("v", "state"))
         self._line("status: %s  %s" % (status["state"], settings))

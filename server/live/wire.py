@@ -14,6 +14,8 @@ import playbach_protocol as protocol
 # keeps the model's context of it (LiveServer).
 MAX_CONTROL = 262144  # bytes
 
+CONTROL_VERSIONS = (1, 2)  # a control's "v", if any: controls are as schema 1 had them
+
 # command: (argument, kind, lowest, highest); None for commands without an argument.
 CONTROLS = {
     "play": None, "pause": None, "stop": None,
@@ -61,7 +63,8 @@ def decode_control(payload):
     """
     text = protocol.text_of(payload, "control", MAX_CONTROL)
     if text.lstrip()[:1] == "{":
-        control = protocol.load(text, "control", MAX_CONTROL, versioned=False)
+        control = protocol.load(text, "control", MAX_CONTROL, versioned=False,
+                                versions=CONTROL_VERSIONS)
     else:
         words = text.split(None, 1)
         control = {"cmd": words[0] if words else ""}

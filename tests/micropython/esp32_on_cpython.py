@@ -1,7 +1,8 @@
 """Run the ESP32's main.py under CPython against a real broker: python esp32_on_cpython.py DIR
 
 DIR holds config.json. The MicroPython bits main.py needs are mapped here: time.ticks_*,
-time.sleep_ms, and the usocket/ustruct/ubinascii that umqtt.simple imports; ``machine`` and
+time.sleep_ms/us, and the usocket/ustruct/ubinascii that umqtt.simple imports (select.poll is
+CPython's, watching the socket's fileno); ``machine`` and
 ``network`` are the fakes in fakes/, printing what the board would do.
 """
 import binascii
@@ -48,11 +49,16 @@ class Socket:
         self.sock.sendall(data)
         return len(data)
 
+    def fileno(self):
+        return self.sock.fileno()
+
     def close(self):
         self.sock.close()
 
 
 time.ticks_ms = lambda: time.monotonic_ns() // 1_000_000
+time.ticks_us = lambda: time.monotonic_ns() // 1_000
+time.sleep_us = lambda us: time.sleep(us / 1_000_000)
 time.ticks_add = lambda ticks, delta: ticks + delta
 time.ticks_diff = lambda end, start: end - start
 time.sleep_ms = lambda ms: time.sleep(ms / 1000)

@@ -1,5 +1,6 @@
 # Plays a plan (written by tests/test_device_esp32.py) through the ESP32 Player and outputs on
-# the fake machine module: prints "@T" before each step, the fake's calls, logs and the counts.
+# the fake machine module: prints "@T" (ms) before each step, the fake's calls, logs and the
+# counts. A step is a tick at T, or a message arriving at T, then a tick (as main.py's loop).
 import binascii
 import json
 
@@ -18,7 +19,6 @@ player = Player(output, "playbach", plan["stream"], 250, lambda line: print("LOG
 for step in plan["steps"]:
     print("@%d" % step["t"])
     if "topic" in step:
-        player.message(step["topic"], binascii.unhexlify(step["payload"]), step["t"])
-    else:
-        player.tick(step["t"])
+        player.message(step["topic"], binascii.unhexlify(step["payload"]), step["t"] * 1000)
+    player.tick(step["t"] * 1000)
 print("COUNTS " + " ".join("%s=%d" % (k, player.counts[k]) for k in sorted(player.counts)))

@@ -46,9 +46,9 @@ show("topics", [protocol.events_topic(), protocol.voice_topic(3), protocol.voice
                 protocol.status_topic(), protocol.control_topic("a/b")])
 show("bad voice", error_of(protocol.voice_topic, 4))
 
-event = {"v": 1, "seq": 7, "token": "A2.G#3", "notes": [45, 56], "holds_ms": [500, 250],
+event = {"v": 2, "seq": 7, "token": "A2.G#3", "notes": [45, 56], "holds_ms": [500, 250],
          "duration": "1/2", "beats": 0.5, "ms": 250, "dynamic": "f", "velocity": 96, "bpm": 120,
-         "at": 1764160000123}
+         "at": 1764160000123, "sent_us": 1764159999923456, "piece": 3}
 show("event payload", protocol.decode(protocol.EVENT, json.dumps(event)))
 show("event payload bytes", protocol.decode(protocol.EVENT, json.dumps(event).encode()))
 third = dict(event, duration="1/3", beats=1 / 3, ms=278, bpm=72)
@@ -58,22 +58,24 @@ show("rest payload", protocol.decode(protocol.EVENT, json.dumps(rest)))
 for field, value in (("notes", [45, 200]), ("notes", list(range(17))), ("holds_ms", [1]),
                      ("token", "A2.G3"), ("velocity", 80), ("beats", 1), ("ms", 260),
                      ("seq", -1), ("seq", 2 ** 53), ("at", True), ("bpm", "fast"),
-                     ("dynamic", None), ("v", 2)):
+                     ("dynamic", None), ("v", 1), ("sent_us", -1), ("piece", 2.5)):
     broken = dict(event)
     broken[field] = value
     show("bad event %s %r" % (field, value),
          error_of(protocol.decode, protocol.EVENT, json.dumps(broken)))
 for payload in (b"{nope", b"\xff\xfe", "[1, 2]", None, 5, b"[" * 9, b"x" * 4097):
     show(("unreadable %r" % (payload,))[:40], error_of(protocol.decode, protocol.EVENT, payload))
-voice = {"v": 1, "seq": 3, "voice": "soprano", "note": 72, "name": "C5", "velocity": 96,
-         "ms": 480, "at": 1}
+voice = {"v": 2, "seq": 3, "voice": "soprano", "note": 72, "name": "C5", "velocity": 96,
+         "ms": 480, "at": 1, "sent_us": 0, "piece": 1}
 show("voice payload", protocol.decode(protocol.VOICE, json.dumps(voice)))
 silence = dict(voice, note=None, name="R", velocity=0)
 show("silence payload", protocol.decode(protocol.VOICE, json.dumps(silence)))
 renamed = json.dumps(dict(voice, name="D5"))
 show("bad voice name", error_of(protocol.decode, protocol.VOICE, renamed))
-status = '{"v": 1, "state": "paused", "bpm": 90, "model": "m", "seed": 7, "future": [1]}'
+status = '{"v": 2, "state": "paused", "bpm": 90, "model": "m", "seed": 7, "piece": 41, ' \
+    '"from_seq": 44, "lead_ms": 200, "future": [1]}'
 show("status payload", protocol.decode(protocol.STATUS, status))
-show("bad status", error_of(protocol.decode, protocol.STATUS, '{"v": 1, "state": "dancing"}'))
+show("bad status", error_of(protocol.decode, protocol.STATUS, '{"v": 2, "state": "dancing"}'))
+show("old status", error_of(protocol.decode, protocol.STATUS, '{"v": 1, "state": "playing"}'))
 show("loaded control", protocol.load('{"cmd": "tempo"}', "control", 100, False))
 show("control text", error_of(protocol.text_of, b"tempo \xff", "control", 100))

@@ -4,6 +4,7 @@ STA_IF = 0
 
 
 class WLAN:
+    PM_NONE = 0
     joined = False
 
     def __init__(self, interface):
@@ -11,6 +12,9 @@ class WLAN:
 
     def active(self, on=None):
         return True
+
+    def config(self, **settings):
+        print("WLAN.config " + " ".join("%s=%s" % item for item in sorted(settings.items())))
 
     def connect(self, ssid, password):
         print("WLAN.connect %s" % ssid)

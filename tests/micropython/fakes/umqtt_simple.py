@@ -3,8 +3,10 @@
 Each connect plays the next session of /mqtt_plan.json: ``{"messages": [[after_ms, topic,
 payload_hex], ...], "drop_ms": N}`` (each message arrives through check_msg once its time has
 come, then the broker goes away at drop_ms) or ``"refuse"``. When the plan is over, connect
-ends the run with SystemExit."""
+ends the run with SystemExit. The client's ``sock`` is what select.poll watches: readable when a
+message has come or the broker has gone."""
 import binascii
+import io
 import json
 import time
 
@@ -14,6 +16,19 @@ with open("/mqtt_plan.json") as file:
 
 class MQTTException(Exception):
     pass
+
+
+class Socket(io.IOBase):
+    def __init__(self, client):
+        self.client = client
+
+    def ioctl(self, request, flags):
+        if request == 3:  # MP_STREAM_POLL
+            return flags & 1 if self.client.ready() else 0  # POLLIN
+        return 0
+
+    def close(self):
+        pass
 
 
 class MQTTClient:
@@ -37,6 +52,12 @@ class MQTTClient:
             raise OSError(111)
         print("MQTT.connect")
         self.start = time.ticks_ms()
+        self.sock = Socket(self)
+
+    def ready(self):
+        elapsed = time.ticks_diff(time.ticks_ms(), self.start)
+        messages = self.session["messages"]
+        return elapsed >= (messages[0][0] if messages else self.session["drop_ms"])
 
     def subscribe(self, topic, qos=0):
         print("MQTT.subscribe " + topic)
