@@ -23,6 +23,7 @@ from playbach.engine import primer as primers
 from playbach.engine.composer import Composer, model_file
 from playbach.engine.timeline import timed
 from playbach.live import wire
+from playbach.live.server import LEAD_MS
 from playbach.music import Voicer
 
 SEED = 11
@@ -37,6 +38,7 @@ class Listener:
     def __init__(self, host, port, prefix, username=None, password=None):
         self.prefix = prefix
         self.messages = []
+        self.arrivals = []  # Unix ms, one per message
         self.changed = threading.Condition()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
         if username:
@@ -52,6 +54,7 @@ class Listener:
     def _record(self, client, userdata, message):
         with self.changed:
             self.messages.append((message.topic, message.payload, message.retain))
+            self.arrivals.append(time.time() * 1000)
             self.changed.notify_all()
 
     def wait_for(self, condition, what, timeout=TIMEOUT):
@@ -130,6 +133,11 @@ def wait_for_log(process, text):
     raise AssertionError("the server did not log %r" % text)
 
 
+def music(event):
+    """What an event plays: its notes, duration and dynamic."""
+    return event["notes"], event["duration"], event["dynamic"]
+
+
 def ms(beats):
     """A length in beats as the server publishes it at BPM: whole ms."""
     return round(protocol.beats_to_ms(beats, BPM))
@@ -163,6 +171,9 @@ def test_events_and_voices_arrive_in_order(tiny_model, mosquitto, prefix, tmp_pa
         [[ms(hold) for hold in t.holds] for t in expected]
     for earlier, later in zip(events, events[1:]):  # never early; onsets from the clock
         assert later["at"] - earlier["at"] >= earlier["ms"] - 1
+    for message in events + listener.voices():  # sent the lead ahead, never earlier
+        assert 0 < message["at"] - message["sent_us"] / 1000 <= LEAD_MS + 1
+        assert message["piece"] == 1
 
     # Each voice message is one move of the shared Voicer over the same events.
     voicer = Voicer()
@@ -205,7 +216,8 @@ def test_controls_act_within_one_event(tiny_model, mosquitto, prefix):
         seen = sent("tempo 200")
         listener.wait_for(lambda l: any(e["bpm"] == 200 for e in l.events()), "tempo 200")
         first = next(e["seq"] for e in listener.events() if e["bpm"] == 200)
-        assert first <= seen + 2  # the event sounding then, at most, keeps the old tempo
+        assert first <= seen + 2  # from the next event published
+        assert listener.statuses()[-1]["from_seq"] == first  # and the status says so
 
         sent(wire.encode_control("temperature", 0.5))
         sent('{"cmd": "top_k", "value": 8}')
@@ -222,15 +234,29 @@ def test_controls_act_within_one_event(tiny_model, mosquitto, prefix):
         time.sleep(0.5)
         assert listener.events()[-1]["seq"] == paused_at
         sent("play")
-        listener.wait_for(lambda l: l.events()[-1]["seq"] > paused_at + 2, "playing again")
+        listener.wait_for(lambda l: l.events()[-1]["seq"] > paused_at + 4, "playing again")
         seqs = [e["seq"] for e in listener.events()]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # nothing skipped
+        # What was published to sound after the pause was cancelled, and comes again.
+        paused = next(when for (topic, payload, _), when in zip(listener.messages,
+                                                                listener.arrivals)
+                      if b'"paused"' in payload)
+        cancelled = [music(e) for e in listener.events() if e["seq"] <= paused_at and
+                     e["at"] > paused]
+        assert 1 <= len(cancelled) <= 2  # a lead of 200 ms: one event at 300 bpm, perhaps two
+        again = [music(e) for e in listener.events() if e["seq"] > paused_at]
+        assert again[:len(cancelled)] == cancelled
 
         seen = sent("seed 4")
         listener.wait_for(lambda l: l.statuses()[-1]["seed"] == 4, "the new seed")
+        piece = listener.statuses()[-1]["piece"]
+        assert seen < piece <= seen + 2 and listener.statuses()[-1]["from_seq"] == piece
+        listener.wait_for(lambda l: l.events()[-1]["seq"] > piece + 2, "the new piece")
+        assert all(e["piece"] == (1 if e["seq"] < piece else piece) for e in listener.events())
         sent("stop")
         listener.wait_for(lambda l: l.statuses()[-1]["state"] == "stopped", "stopped")
         assert listener.statuses()[-1]["invalid_controls"] == 0
+        assert listener.statuses()[-1]["lead_ms"] == LEAD_MS
     finally:
         stderr = finish(server, signal.SIGTERM)
         listener.close()
@@ -238,7 +264,7 @@ def test_controls_act_within_one_event(tiny_model, mosquitto, prefix):
     assert "Traceback" not in stderr
 
 
-def test_a_primer_of_20000_events_is_cut_to_the_context_while_the_music_plays_on(
+def test_a_primer_of_20000_events_is_cut_to_the_context_and_starts_a_new_piece(
         tiny_model, mosquitto, prefix):
     listener = Listener(mosquitto.host, mosquitto.port, prefix)
     server = serve(tiny_model, *broker_args(mosquitto, prefix), "--bpm", 300)
@@ -247,8 +273,9 @@ def test_a_primer_of_20000_events_is_cut_to_the_context_while_the_music_plays_on
     try:
         listener.wait_for(lambda l: len(l.events()) >= 5, "the first events")
         listener.publish(control, json.dumps({"cmd": "primer", "tokens": tokens}))
-        listener.wait_for(lambda l: l.statuses()[-1]["primer"] == "tokens", "the new primer")
-        listener.wait_for_more_events(10, "the new piece")
+        listener.wait_for(lambda l: l.statuses()[-1]["piece"] > 1, "the new piece")
+        piece = listener.statuses()[-1]["piece"]
+        listener.wait_for(lambda l: l.events()[-1]["seq"] >= piece + 10, "the new piece")
     finally:
         stderr = finish(server, signal.SIGTERM)
         listener.close()
@@ -256,11 +283,14 @@ def test_a_primer_of_20000_events_is_cut_to_the_context_while_the_music_plays_on
     assert "a primer of 20000 events on %s: keeping the last 10, the model's context" % control \
         in stderr
     assert "late (generation fell behind)" not in stderr
-    # The music never stopped: every onset follows the one before by its length.
+    # Each piece plays on from its first event, its onsets following one another by their
+    # lengths; the new piece starts once primed, a lead after.
     events = listener.events()
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert [e["piece"] for e in events] == [1] * (piece - 1) + [piece] * (len(events) - piece + 1)
     for earlier, later in zip(events, events[1:]):
-        assert abs(later["at"] - earlier["at"] - earlier["ms"]) <= 1, (earlier, later)
+        if later["seq"] != piece:
+            assert abs(later["at"] - earlier["at"] - earlier["ms"]) <= 1, (earlier, later)
 
 
 def test_status_is_retained_and_the_will_fires_on_kill(tiny_model, mosquitto, prefix,
@@ -299,7 +329,7 @@ def test_malformed_controls_are_counted_and_ignored(tiny_model, mosquitto, prefi
     bad = [b"", b"\xff\xfe", b"[1, 2]", b"{not json", b"tempo", b"tempo fast", b"tempo 9000",
            b'{"cmd": "top_k", "value": -1}', b'{"cmd": "dance"}', b'{"cmd": "primer"',
            b"temperature 0", b'{"cmd": "seed", "value": 1.5}', b"primer no-such-piece",
-           b'{"v": 2, "cmd": "play"}', b"null", b"42", b'"play"', b"top_p 2", b"stopp",
+           b'{"v": 3, "cmd": "play"}', b"null", b"42", b'"play"', b"top_p 2", b"stopp",
            b'{"cmd": "primer", "tokens": "X9"}']
     try:
         listener.wait_for(lambda l: len(l.events()) >= 3, "the first events")
@@ -378,34 +408,78 @@ def test_the_embedded_broker_needs_no_mosquitto(tiny_model, prefix):
     assert len(lines) == 5 and all(line.count("|") >= 2 for line in lines)
 
 
-def test_watch_shows_events_voices_gaps_and_malformed_messages():
+def test_the_recording_leaves_out_what_a_pause_cancelled(tmp_path):
+    """Notes end where the players went silent; those after it are gone."""
+    from playbach.live.recorder import Recorder
+
+    recorder = Recorder(tmp_path / "take.mid").start()
+    at = 1_700_000_000_000
+    for seq, (notes, holds, offset) in enumerate([((60, 64), (1000, 500), 0), ((67,), (500,), 500),
+                                                  ((72,), (500,), 1000)], 1):
+        recorder.add(wire.message(protocol.EVENT, seq, notes, holds, "1", "f", 60, at + offset,
+                                  (at + offset - LEAD_MS) * 1000, 1))
+    recorder.cut(at + 750)  # C5 had not sounded; C4 and G4 stop then
+    recorder.close()
+    midi, notes = midi_notes(tmp_path / "take.mid")
+    beat = midi.ticks_per_beat  # 60 bpm: a beat is a second
+    assert notes == sorted([(0, beat * 3 // 4, 60, 96), (0, beat // 2, 64, 96),
+                            (beat // 2, beat // 4, 67, 96)])
+
+
+def test_watch_writes_each_event_as_it_sounds_with_its_voices_gaps_and_tempo():
+    """Events come 200 ms ahead; each line waits for its moment on the watcher's clock (set by
+    the stream: here this computer's clock is the server's less ``at``, plus 5 s, and messages
+    take 0.3 ms). Status, controls and malformed messages show at once; a pause drops the
+    lines still waiting."""
     import io
 
     from playbach.live.watch import Watcher
 
     out = io.StringIO()
     watcher = Watcher(out, "pb")
-    at = 1_700_000_000_000
-    watcher.show("pb/status", wire.encode(protocol.STATUS, "playing", bpm=90))
-    watcher.show("pb/events", wire.encode(protocol.EVENT, 1, (48, 64), (1000, 500), "1/2", "f",
-                                          90, at))
-    watcher.show("pb/voice/bass", wire.encode(protocol.VOICE, 1, "bass", 48, 96, 1000, at))
-    watcher.show("pb/voice/alto", wire.encode(protocol.VOICE, 1, "alto", 64, 96, 500, at))
-    watcher.show("pb/events", wire.encode(protocol.EVENT, 2, (67,), (333,), "1/2", "p", 90,
-                                          at + 600))
-    watcher.show("pb/events", wire.encode(protocol.EVENT, 5, (), (), "1", None, 120, at + 999))
-    watcher.show("pb/events", b'{"v": 1, "seq": 6, "notes": [200]}')
-    watcher.show("pb/control", b"tempo 95")
-    watcher.close()
-    lines = out.getvalue().splitlines()
-    assert lines[0].startswith("status: playing") and lines[1] == "tempo 90 bpm"
-    assert lines[2].split()[:4] == ["1", "C3.E4", "1/2", "f"] and lines[2].endswith("B:C3  A:E4")
-    roll = lines[3][lines[3].index("|") + 1:lines[3].rindex("|")]
+    at, lead = 1_700_000_000_000, 200
+    here = lambda ms: 5_000_000 + ms * 1000  # noqa: E731  (local µs when the server shows at + ms)
+
+    def event(seq, notes, holds, duration, dynamic, bpm, ms):
+        return "pb/events", wire.encode(protocol.EVENT, seq, notes, holds, duration, dynamic,
+                                        bpm, at + ms, (at + ms - lead) * 1000, 1), \
+            here(ms - lead) + 300
+
+    def voice(name, note, hold, ms):
+        return "pb/voice/" + name, wire.encode(protocol.VOICE, 1, name, note, 96, hold, at + ms,
+                                               (at + ms - lead) * 1000, 1), here(ms - lead) + 400
+
+    def shown():
+        return out.getvalue().splitlines()
+
+    watcher.message("pb/status", wire.encode(protocol.STATUS, "playing", bpm=90), here(-300))
+    for message in (event(1, (48, 64), (1000, 500), "1/2", "f", 90, 0), voice("bass", 48, 1000, 0),
+                    voice("alto", 64, 500, 0), event(2, (67,), (333,), "1/2", "p", 90, 600)):
+        watcher.message(*message)
+    assert shown() == ["status: playing  bpm 90"]  # the events are yet to sound
+    watcher.tick(here(0) + 299)
+    assert len(shown()) == 1 and watcher.wait(here(0) + 299, 10 ** 6) == 1
+    watcher.tick(here(0) + 300)
+    assert shown()[1] == "tempo 90 bpm" and shown()[2].split()[:4] == ["1", "C3.E4", "1/2", "f"]
+    assert shown()[2].endswith("B:C3  A:E4")
+    watcher.tick(here(600) + 300)
+    roll = shown()[3][shown()[3].index("|") + 1:shown()[3].rindex("|")]
     assert roll[67 - 36] == "o" and roll[48 - 36] == "|" and roll[64 - 36] == " "  # E4 ended
-    assert lines[4] == "  ... missed 2 events (seq 3-4)" and lines[5] == "tempo 90 -> 120 bpm"
-    assert lines[6].split()[:3] == ["5", "R", "1"]
-    assert lines[7].startswith("! malformed message on pb/events: bad event field")
-    assert lines[8] == "control: tempo 95.0"
+    watcher.message(*event(5, (), (), "1", None, 120, 999))
+    watcher.message("pb/events", b'{"v": 2, "seq": 6, "notes": [200]}', here(900))
+    watcher.message("pb/control", b"tempo 95", here(900))
+    watcher.tick(here(999) + 300)
+    watcher.message(*event(7, (60,), (100,), "1", "mf", 120, 1999))
+    watcher.message("pb/status", wire.encode(protocol.STATUS, "paused", bpm=120), here(1900))
+    watcher.tick(here(5000))
+    watcher.close()
+    lines = shown()[4:]
+    assert lines[0].startswith("! malformed message on pb/events: bad event field 'notes'")
+    assert lines[1:4] == ["control: tempo 95.0", "  ... missed 2 events (seq 3-4)",
+                          "tempo 90 -> 120 bpm"]
+    assert lines[4].split()[:3] == ["5", "R", "1"]
+    assert lines[5:] == ["status: paused  bpm 120"]  # event 7 never sounded
+    assert watcher.malformed == 1
 
 
 def test_a_new_setting_plays_from_the_event_after_the_one_taken(tiny_model):
@@ -418,23 +492,20 @@ def test_a_new_setting_plays_from_the_event_after_the_one_taken(tiny_model):
     expected.generator.temperature = 0.3
     after = [expected.next_event() for _ in range(10)]
 
-    composer = Composer(model_file(tiny_model), seed=SEED)
-    ahead = Ahead(composer, primer).start()
+    ahead = Ahead(Composer(model_file(tiny_model), seed=SEED), primer).start()
     try:
         taken = [ahead.take(TIMEOUT) for _ in range(5)]
-        time.sleep(0.2)  # let it generate ahead with the old temperature
-        composer.generator.temperature = 0.3
-        ahead.rewind()
+        time.sleep(0.5)  # let it generate ahead with the old temperature
+        ahead.rewind({"temperature": 0.3})
         taken += [ahead.take(TIMEOUT) for _ in range(10)]
     finally:
         ahead.close()
     assert [(t.notes, t.duration, t.dynamic) for t in taken] == before + after
+    assert ahead.process.exitcode == 0
 
 
-def test_a_new_piece_takes_over_once_its_first_event_is_ready(tiny_model):
-    """What is ready plays on while a new piece is primed (held back here: the test holds the
-    lock the generator needs), then the new piece plays from its beginning."""
-    from playbach.live.ahead import READY, Ahead
+def test_a_new_piece_drops_what_was_ready(tiny_model):
+    from playbach.live.ahead import Ahead
 
     first, second = primers.from_tokens(PRIMER), primers.from_tokens("G3.B3.D4.G4:1:f A3:1/2")
 
@@ -443,34 +514,49 @@ def test_a_new_piece_takes_over_once_its_first_event_is_ready(tiny_model):
         composer.begin(primer)
         return [composer.next_event() for _ in range(count)]
 
-    old, new = piece(first, SEED, 12), piece(second, 7, 12)
+    old, new = piece(first, SEED, 5), piece(second, 7, 8)
     ahead = Ahead(Composer(model_file(tiny_model), seed=SEED), first).start()
     try:
-        taken = [ahead.take(TIMEOUT) for _ in range(2)]
-        deadline = time.monotonic() + TIMEOUT
-        while len(ahead.ready) < READY and time.monotonic() < deadline:
-            time.sleep(0.01)
-        with ahead.changed:  # the new piece cannot be primed meanwhile
-            ahead.restart(second, 7, keep_ready=True)
-            taken += [ahead.take(0) for _ in range(3)]
+        taken = [ahead.take(TIMEOUT) for _ in range(5)]
+        time.sleep(0.5)  # events of the first piece ready
+        ahead.restart(second, 7)
         after = [ahead.take(TIMEOUT) for _ in range(8)]
     finally:
         ahead.close()
     played = lambda events: [(e.notes, e.duration, e.dynamic) for e in events]  # noqa: E731
-    assert played(taken) == old[:5]
-    kept = next(k for k in range(READY + 1) if played(after)[k:] == new[:8 - k])
-    assert played(after)[:kept] == old[5:5 + kept]
+    assert played(taken) == old and played(after) == new
+
+
+def test_a_generation_that_fails_stops_the_server_with_its_reason(tiny_model):
+    """The worker process builds its composer itself: one that cannot is reported by take."""
+    from playbach.live.ahead import Ahead
+
+    composer = Composer(model_file(tiny_model), seed=SEED)
+    composer.model_path = composer.model_path.with_name("gone.tflite")
+    ahead = Ahead(composer, primers.from_tokens(PRIMER)).start()
+    try:
+        with pytest.raises(RuntimeError, match="generation failed: .*gone.tflite"):
+            ahead.take(TIMEOUT)
+    finally:
+        ahead.close()
 
 
 def test_bench_times_models_and_the_live_stream_through_both_brokers(tiny_model, tmp_path):
     """What `make bench` runs, on the tiny model: every figure present (none is judged here)."""
     out = tmp_path / "bench.json"
     result = playbach("bench", tiny_model, "--calls", 20, "--events", 10, "--stream-events", 30,
-                      "--out", out, timeout=300)
+                      "--choir-events", 100, "--out", out, timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert {"step-int8", "window-int8"} <= set(report["models"]) == set(report["generation"])
     assert [s["broker"] for s in report["stream"]] == ["embedded", "mosquitto"]
     for stream in report["stream"]:
-        assert stream["events"] == 30
-        assert 0 <= stream["p50_ms"] <= stream["p99_ms"] <= stream["max_ms"]
+        assert stream["events"] == 30 and stream["lead_ms"] == LEAD_MS
+        for figures in (stream["late"], stream["arrival"]):
+            assert figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+        assert stream["late"]["p50_ms"] < stream["arrival"]["p50_ms"]
+    assert [choir["lead_ms"] for choir in report["choir"]] == [LEAD_MS, 0]
+    for choir in report["choir"]:
+        assert choir["onsets"] > 0 and choir["players"] == 4
+        for name in ("skew", "error", "clock", "wake"):
+            assert 0 <= choir[name]["p50_ms"] <= choir[name]["p99_ms"] <= choir[name]["max_ms"]

@@ -1,6 +1,7 @@
-"""Play Bach live: publish each generated event over MQTT at the moment it should sound.
+"""Play Bach live: publish each generated event over MQTT, a lead ahead of the moment it sounds.
 
-Events go to PREFIX/events, each voice's moves to PREFIX/voice/<bass|tenor|alto|soprano>, the
+Events go to PREFIX/events, each voice's moves to PREFIX/voice/<bass|tenor|alto|soprano>, each
+published --lead-ms before it sounds and stamped with when it sounds and when it was sent; the
 state (retained; "offline" by last will if the server dies) to PREFIX/status; commands come in
 on PREFIX/control (JSON {"cmd": "tempo", "bpm": 90} or text "tempo 90": play, pause, stop,
 tempo, temperature, top_k, top_p, seed, primer). Without a broker host, an MQTT broker starts
@@ -29,7 +30,7 @@ from playbach.cli import check_writable
 from playbach.engine.options import add_music_arguments, env, flag, open_composer
 from playbach.live import broker, connection, page
 from playbach.live.recorder import Recorder
-from playbach.live.server import LiveServer
+from playbach.live.server import LEAD_MS, LiveServer
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,11 @@ def add_arguments(parser):
                         "--play sends it once it listens, as make run does) [PLAYBACH_PAUSED=1]")
     parser.add_argument("--notes", type=int, metavar="N",
                         help="stop after N events (default: play until stopped)")
+    parser.add_argument("--lead-ms", type=lead_ms, default=env("LEAD_MS", LEAD_MS, lead_ms),
+                        metavar="MS",
+                        help="publish each event this long before it sounds; players sound it "
+                        "then on their own clocks, whatever the network's delays up to it "
+                        "(0: as it sounds) [PLAYBACH_LEAD_MS] (default: %d)" % LEAD_MS)
     parser.add_argument("--record", type=Path, default=env("RECORD", None, Path),
                         metavar="FILE",
                         help="record what is published to a MIDI file, saved every second "
@@ -89,7 +95,8 @@ def run(args):
     recorder = Recorder(args.record).start() if args.record else None
     server = None
     try:
-        server = LiveServer(composer, primer, client, args.prefix, args.bpm, args.notes, recorder)
+        server = LiveServer(composer, primer, client, args.prefix, args.bpm, args.notes, recorder,
+                            args.lead_ms)
         if args.paused:
             server.state = "paused"  # its first status says so; 'play' starts the piece
         connection.start(client, args, on_connect=server.on_connect,
@@ -145,6 +152,14 @@ def start_page(args, composer):
     except OSError as error:
         log.warning("%s: going on without the page (give --http-port)", error)
         return None
+
+
+def lead_ms(text):
+    """argparse type of the lead: whole ms, 0-10000 (players take up to a minute)."""
+    value = int(text)
+    if not 0 <= value <= 10000:
+        raise argparse.ArgumentTypeError("%s: expected 0-10000 ms" % text)
+    return value
 
 
 def check_embedded(args):

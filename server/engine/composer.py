@@ -26,7 +26,7 @@ class Composer:
     """Events from a model, one at a time, continuing a primer."""
 
     def __init__(self, model_path, seed=None, temperature=1.0, top_k=0, top_p=1.0, keys=None):
-        self.model_path = Path(model_path)
+        self.model_path, self.keys = Path(model_path), keys
         card_path, _ = card_for(model_path)
         self.card, vocabulary, model = open_model(model_path, keys)
         self.primers = primers.shipped_primers(card_path, self.card)

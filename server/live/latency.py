@@ -1,11 +1,16 @@
-"""How late the stream arrives: a real ``playbach serve`` and a subscriber on this machine.
+"""How the stream keeps time: real ``playbach serve`` and players on this machine.
 
-Each event says when it should sound (``at``, Unix ms); the subscriber notes when it arrives.
-The difference is what a player hears as lateness: generation, the scheduler, the broker and
-the network stack together. Everything stays on 127.0.0.1.
+:func:`stream_latency`: each event says when it sounds (``at``, Unix ms) and when it was sent
+(``sent_us``); a subscriber notes when it arrives. The server's lateness is how much later than
+its deadline (``at`` less the lead) it sent each event: generation, the scheduler, Python's
+threads. :func:`choir`: four players, one per voice, each behind a :class:`JitterProxy` (a WiFi
+link), log when they start each note; the skew is how far apart they sound the same event.
+Everything stays on 127.0.0.1.
 """
 import getpass
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,48 +23,59 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 import playbach_protocol as protocol
+from playbach.live.jitter import JitterProxy
 
 PREFIX = "playbach-bench"
 START_S = 30
 
 
-def stream_latency(card_path, events=200, bpm=480, broker="embedded"):
-    """Milliseconds from each event's scheduled onset to its arrival at a subscriber.
+def stream_latency(card_path, events=200, bpm=480, broker="embedded", lead_ms=0):
+    """How late ``playbach serve`` sends its events, and how late they arrive, in ms.
 
     ``broker``: ``embedded`` (the server's own, as ``playbach serve`` runs by default) or
-    ``mosquitto`` (started here, as on a Pi with the system broker). Returns p50/p99/max.
+    ``mosquitto`` (started here, as on a Pi with the system broker). ``late``: from each
+    event's deadline (``at`` less the lead) to its ``sent_us``; ``arrival``: from the deadline
+    to its arrival at a subscriber (with no lead, what a player hears as lateness). Each as
+    p50/p99/max.
     """
     port = _free_port()
     with tempfile.TemporaryDirectory() as folder:
         mosquitto = _start_mosquitto(Path(folder), port) if broker == "mosquitto" else None
         serve = [sys.executable, "-m", "playbach", "serve", "--model", str(card_path),
-                 "--prefix", PREFIX, "--seed", "0", "--bpm", str(bpm)]
+                 "--prefix", PREFIX, "--seed", "0", "--bpm", str(bpm), "--lead-ms", str(lead_ms)]
         serve += (["--host", "127.0.0.1", "--port", str(port)] if mosquitto
                   else ["--embedded-port", str(port)])
         server = subprocess.Popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   text=True)
         try:
-            lateness = _listen(port, events, bpm, server)
+            arrived = _listen(port, events, bpm, server)[:events]
         finally:
             for process in (server, mosquitto):
                 if process and process.poll() is None:
                     process.terminate()
                     process.wait(10)
-    lateness = lateness[:events]
-    return {"broker": broker, "events": len(lateness), "bpm": bpm,
-            "p50_ms": round(float(np.median(lateness)), 2),
-            "p99_ms": round(float(np.percentile(lateness, 99)), 2),
-            "max_ms": round(float(np.max(lateness)), 2)}
+    late = [event["sent_us"] / 1000 - (event["at"] - lead_ms) for event, _ in arrived]
+    arrival = [received - (event["at"] - lead_ms) for event, received in arrived]
+    return {"broker": broker, "events": len(arrived), "bpm": bpm, "lead_ms": lead_ms,
+            "late": figures(late), "arrival": figures(arrival)}
+
+
+def figures(values):
+    """p50, p99 and max of ``values`` (ms), rounded to 0.01 ms."""
+    return {"p50_ms": round(float(np.median(values)), 2),
+            "p99_ms": round(float(np.percentile(values, 99)), 2),
+            "max_ms": round(float(np.max(values)), 2)}
 
 
 def _listen(port, events, bpm, server):
-    """The lateness of the first ``events`` events to arrive (the server plays on until it is
-    stopped: with the embedded broker, its first events may precede the subscription)."""
+    """The first ``events`` events to arrive, with their arrival (Unix ms) (the server plays on
+    until it is stopped: with the embedded broker, its first events may precede the
+    subscription)."""
     arrived, done = [], threading.Event()
 
     def on_message(client, userdata, message):
         received = time.time() * 1000
-        arrived.append(received - protocol.decode(protocol.EVENT, message.payload)["at"])
+        arrived.append((protocol.decode(protocol.EVENT, message.payload), received))
         if len(arrived) == events:
             done.set()
 
@@ -75,6 +91,97 @@ def _listen(port, events, bpm, server):
         client.disconnect()
         client.loop_stop()
     return arrived
+
+
+def choir(card_path, events=320, bpm=1000, lead_ms=200, seed=0, warmup_s=3.0,
+          folder=None):
+    """Four ``playbach play --voice V`` (the board's player), each behind its own
+    :class:`JitterProxy`, play ``events`` events of one ``playbach serve`` through mosquitto,
+    logging when they start each note (``--onset-log``).
+
+    Returns the ``skew`` (per event, the spread of its onsets across the players that sound
+    it), the ``error`` (each onset less its ``at``, both on this machine's clock), its parts
+    ``clock`` (where the player's clock put ``at``, less ``at``) and ``wake`` (the onset less
+    that), as p50/p99/max in ms, counted from ``warmup_s`` after the first event (the players'
+    clocks converge meanwhile: ``warmup`` has the error before); and what the players counted
+    (``late``: messages after their moment, skipped). Logs go to ``folder`` (default: a
+    temporary one).
+    """
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(folder or temporary)
+        port = _free_port()
+        mosquitto = _start_mosquitto(folder, port)
+        proxies = [JitterProxy(port, seed + i).start() for i in range(len(protocol.VOICES))]
+        players = []
+        try:
+            for voice, proxy in zip(protocol.VOICES, proxies):
+                log = open(folder / ("%s.log" % voice), "w+")
+                players.append((voice, log, subprocess.Popen(
+                    [sys.executable, "-m", "playbach", "play", "--host", "127.0.0.1", "--port",
+                     str(proxy.port), "--prefix", PREFIX, "--voice", voice, "--onset-log",
+                     str(folder / ("%s.onsets" % voice))],
+                    stdout=subprocess.DEVNULL, stderr=log, text=True)))
+            for voice, log, player in players:
+                _wait_for_line(log, player, "connected to the MQTT broker")
+            time.sleep(0.5)  # the subscriptions cross the proxies
+            server = subprocess.run(
+                [sys.executable, "-m", "playbach", "serve", "--model", str(card_path), "--host",
+                 "127.0.0.1", "--port", str(port), "--prefix", PREFIX, "--seed", str(seed),
+                 "--bpm", str(bpm), "--notes", str(events), "--lead-ms", str(lead_ms)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                timeout=START_S + events * 4 * 60 / bpm)
+            if server.returncode:
+                raise RuntimeError("playbach serve failed: %s" % server.stderr[-500:])
+            time.sleep(1)  # the last notes, the stopped status
+        finally:
+            for voice, log, player in players:
+                player.send_signal(signal.SIGTERM)
+            for voice, log, player in players:
+                player.wait(10)
+            for proxy in proxies:
+                proxy.close()
+            mosquitto.terminate()
+            mosquitto.wait(10)
+        wall_us = time.time_ns() // 1000 - time.monotonic_ns() // 1000
+        onsets, late = {}, 0
+        for voice, log, player in players:
+            log.seek(0)
+            summary = re.search(r"played (\d+), late (\d+)", log.read())
+            if not summary:
+                raise RuntimeError("the %s player logged no summary" % voice)
+            late += int(summary.group(2))
+            for line in (folder / ("%s.onsets" % voice)).read_text().splitlines():
+                seq, at, due, onset = map(int, line.split())
+                onsets.setdefault(seq, []).append((at * 1000 - wall_us, due, onset))
+    start = min(at for heard in onsets.values() for at, _, _ in heard) + warmup_s * 1e6
+    steady = [heard for heard in onsets.values() if heard[0][0] >= start]
+    every = [onset for heard in steady for onset in heard]
+    if not every:
+        raise RuntimeError("no onsets %g s after the first: play more events" % warmup_s)
+    ms = lambda values: figures([value / 1000 for value in values])  # noqa: E731
+    return {"lead_ms": lead_ms, "events": events, "bpm": bpm, "players": len(players),
+            "onsets": len(every), "late": late,
+            "skew": ms([max(o for _, _, o in heard) - min(o for _, _, o in heard)
+                        for heard in steady if len(heard) > 1]),
+            "error": ms([abs(onset - at) for at, _, onset in every]),
+            "clock": ms([due - at for at, due, _ in every]),
+            "wake": ms([onset - due for _, due, onset in every]),
+            "warmup": ms([abs(onset - at) for heard in onsets.values() if heard[0][0] < start
+                          for at, _, onset in heard] or [0])}
+
+
+def _wait_for_line(log, process, text):
+    """Wait until ``process`` has written ``text`` to ``log`` (a file it appends to)."""
+    deadline = time.monotonic() + START_S
+    while time.monotonic() < deadline:
+        log.seek(0)
+        if text in log.read():
+            return
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    log.seek(0)
+    raise RuntimeError("no %r from %s: %s" % (text, process.args[:4], log.read()[-300:]))
 
 
 def _connect(client, port, server):

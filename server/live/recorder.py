@@ -1,7 +1,8 @@
 """Record what the server publishes to a MIDI file, rewritten (atomically) every second.
 
 Times come from the published events (``at``, Unix ms, and ``holds_ms``), so the file plays back
-exactly what was heard, pauses and tempo changes included, on a grid at the first event's tempo.
+exactly what was heard, pauses and tempo changes included, on a grid at the first event's tempo;
+what a pause, a stop or a new piece cancelled is cut out.
 A kill loses at most the last second.
 """
 import logging
@@ -40,6 +41,16 @@ class Recorder:
             start = (event["at"] - self.start_ms) / beat_ms
             for pitch, hold in zip(event["notes"], event["holds_ms"]):
                 self.notes.append(MidiNote(start, hold / beat_ms, pitch, event["velocity"]))
+            self.dirty = True
+
+    def cut(self, at):
+        """Players went silent at ``at`` (Unix ms): notes end there, those after it go."""
+        with self.lock:
+            if self.start_ms is None:
+                return
+            beats = (at - self.start_ms) / protocol.beats_to_ms(1, self.bpm)
+            self.notes = [note._replace(length=min(note.length, beats - note.start))
+                          for note in self.notes if note.start < beats]
             self.dirty = True
 
     def flush(self):

@@ -1,28 +1,36 @@
-"""The live server: each event published over MQTT at the moment it should sound.
+"""The live server: each event published over MQTT a lead ahead of the moment it sounds.
 
-Playback runs in the caller's thread on ``time.monotonic()``: an event is due at the clock's
-anchor plus its onset at the current tempo (see :mod:`playbach.live.clock`), and waiting for it
-is waiting on the control queue, so commands act at once and take effect within one event.
-Generation runs ahead in its own thread (:mod:`playbach.live.ahead`), and so does priming a
-new piece: the music plays on from what is ready until the new piece's first event is. MQTT runs
-in paho's network thread, which only decodes controls (a primer's events too) and queues them.
+Playback runs in the caller's thread on ``time.monotonic()``: an event sounds at the clock's
+anchor plus its onset at the current tempo (see :mod:`playbach.live.clock`), on a whole Unix ms
+(``at``), and is published ``lead_ms`` before; players sound it at ``at`` on their own clocks,
+which they set from ``sent_us``, the moment each message leaves. Waiting for that moment is
+waiting on the control queue, so commands act at once: pause, stop and a new piece (seed,
+primer) silence the players now through the status (a new piece has a new ``piece``: the seq
+of its first event), the other settings apply from the next event published (the status's
+``from_seq``). Events published but cancelled by a pause are published again on play.
+Generation runs ahead in its own thread (:mod:`playbach.live.ahead`). MQTT runs in paho's
+network thread, which only decodes controls (a primer's events too) and queues them.
 """
 import json
 import logging
 import queue
 import random
 import time
+from collections import deque
 
 import playbach_protocol as protocol
 from playbach.engine import primer as primers
 from playbach.live import wire
-from playbach.live.ahead import Ahead
+from playbach.live.ahead import SETTINGS, Ahead
 from playbach.live.clock import Clock
 
 log = logging.getLogger(__name__)
 
 LATE = 0.05  # seconds: an event later than this (generation fell behind) re-anchors the clock
 TAKE_TIMEOUT = 0.1  # seconds: longest wait for generation before looking at controls again
+LEAD_MS = 200  # how long before its moment an event is published: WiFi's p99 delay, and more
+PREPARE = 0.001  # seconds: an event is taken and encoded this long before it is published,
+# and the rest of that time is spent awake
 STATUS_QOS = 1  # the status is retained and must not be lost; events are fire-and-forget
 _SHUTDOWN = object()  # queued by stop(): leave the playback loop
 
@@ -31,20 +39,25 @@ class LiveServer:
     """Plays ``composer``'s music after ``primer`` to a paho ``client`` under ``prefix``."""
 
     def __init__(self, composer, primer, client, prefix=protocol.DEFAULT_PREFIX, bpm=100.0,
-                 limit=None, recorder=None):
+                 limit=None, recorder=None, lead_ms=LEAD_MS):
         self.composer, self.primer, self.client, self.prefix = composer, primer, client, prefix
-        self.bpm, self.limit, self.recorder = bpm, limit, recorder
+        self.bpm, self.limit, self.recorder, self.lead_ms = bpm, limit, recorder, lead_ms
         self.seed = composer.seed
+        self.settings = {name: getattr(composer.generator, name) for name in SETTINGS}
         self.state = "playing"
         self.seq = 0  # never reset while the process lives, so devices can count what they missed
+        self.piece = self.from_seq = 1  # the seq of the piece's first event; of the settings'
         self.invalid_controls = 0
         self.controls = queue.Queue()
         self.ahead = Ahead(composer, primer)
         self.clock = Clock(bpm, time.monotonic())
         self.connected = False  # once connected; playback waits for that, then plays on
-        self.next = None  # the timed event due next, once taken from generation
         self.fresh = True  # the next event starts playback: waiting for it is not lateness
-        self.wall = time.time() - time.monotonic()  # turns clock times into Unix time
+        self.published = deque()  # (at, timed event) published, perhaps not sounded yet
+        self.replay = deque()  # timed events a pause cancelled: published again on play
+        # Unix time is the monotonic clock plus this, fixed at start: the players' clocks follow
+        # the server's, so it must not step while it runs.
+        self.wall_ns = time.time_ns() - time.monotonic_ns()
         self._status_shown = None
         client.will_set(protocol.status_topic(prefix), self._status("offline"), STATUS_QOS,
                         retain=True)
@@ -103,10 +116,9 @@ class LiveServer:
             while not self.connected:
                 if self.controls.get() is _SHUTDOWN:
                     return
-            log.info("playing %s after primer %s (seed %d) at %g bpm on %s",
-                     self.composer.name, self.primer.name, self.seed, self.bpm,
-                     protocol.events_topic(self.prefix))
-            self.clock.restart(time.monotonic())
+            log.info("playing %s after primer %s (seed %d) at %g bpm on %s, each event "
+                     "published %d ms ahead", self.composer.name, self.primer.name, self.seed,
+                     self.bpm, protocol.events_topic(self.prefix), self.lead_ms)
             while self._step():
                 pass
         finally:
@@ -116,26 +128,41 @@ class LiveServer:
         """Do the next thing: wait for a control, an event or its moment. False: leave."""
         if self.state != "playing":
             return self._apply(self.controls.get())
-        finished = self.limit is not None and self.seq >= self.limit
-        if self.next is None and not finished:
-            self.next = self.ahead.take(TAKE_TIMEOUT)
-            if self.next is None:
-                return self._apply_waiting(0)
-        late = time.monotonic() - self.clock.due
-        if late < 0:
-            return self._apply_waiting(-late)
-        if finished:
+        if self.limit is not None and self.seq >= self.limit:
+            wait = self.clock.due - time.monotonic()  # the last event sounding out
+            if wait > 0:
+                return self._apply_waiting(wait)
             log.info("played %d events", self.seq)
             return False
-        if late > LATE:
+        if not self.fresh:
+            wait = self._deadline() - PREPARE - time.monotonic()
+            if wait > 0:
+                return self._apply_waiting(wait)
+        timed = self.replay.popleft() if self.replay else self.ahead.take(TAKE_TIMEOUT)
+        if timed is None:
+            return self._apply_waiting(0)
+        now = time.monotonic()
+        late = now - self._deadline()
+        if self.fresh or late > LATE:
             if not self.fresh:
                 log.warning("event %d is %.0f ms late (generation fell behind)", self.seq + 1,
                             1000 * late)
-            self.clock.restart(time.monotonic())
-        self._publish(self.next)
-        self.clock.advance(self.next.beats)
-        self.next, self.fresh = None, False
+            self.clock.restart(now + self.lead_ms / 1000)
+        self._publish(timed)
+        self.clock.advance(timed.beats)
+        self.fresh = False
         return True
+
+    def _at(self):
+        """When the next event sounds: Unix ms."""
+        return round(self.clock.due * 1000 + self.wall_ns / 1e6)
+
+    def _deadline(self):
+        """When the next event is to be published: ``time.monotonic()``."""
+        return (self._at() - self.lead_ms - self.wall_ns / 1e6) / 1000
+
+    def _unix_us(self):
+        return (time.monotonic_ns() + self.wall_ns) // 1000
 
     def _apply_waiting(self, seconds):
         """Wait up to ``seconds`` for a control and apply it; False: leave."""
@@ -163,21 +190,22 @@ class LiveServer:
     def _command(self, control):
         command = control["cmd"]
         log.info("control: %s", " ".join("%s" % value for value in control.values()))
-        generator = self.composer.generator
         if command == "play" and self.state != "playing":
             self.state, self.fresh = "playing", True
-            self.clock.restart(time.monotonic())
         elif command == "pause" and self.state == "playing":
             self.state = "paused"
+            self.replay.extendleft(reversed([timed for _, timed in self._cancel()]))
         elif command == "stop":
             self.state = "stopped"
             self._new_piece(self.primer)  # play starts the piece over
         elif command == "tempo":
             self.bpm = control["bpm"]
-            self.clock.set_tempo(self.bpm)
-        elif command in ("temperature", "top_k", "top_p"):
-            setattr(generator, command, control["value"])
-            self.ahead.rewind()  # what was generated ahead is played with the new setting
+            self.clock.set_tempo(self.bpm)  # from the next onset, the next event published
+            self.from_seq = self.seq + 1
+        elif command in SETTINGS:
+            self.settings[command] = control["value"]
+            self.ahead.rewind({command: control["value"]})  # what is ready is generated again
+            self.from_seq = self.seq + 1 + len(self.replay)
         elif command == "seed":
             self.seed = control["value"]
             self._new_piece(self.primer, self.seed)
@@ -187,26 +215,54 @@ class LiveServer:
             self._new_piece(primer)
 
     def _new_piece(self, primer, seed=None):
-        """Start a new piece. While playing, what is ready plays on until the new piece's first
-        event is (priming takes a while); otherwise the new piece is all there is."""
+        """Start a new piece after ``primer``: what is published of the piece before is
+        cancelled (the status's new ``piece`` tells the players), the new one plays once
+        primed."""
         self.primer = primer
-        playing = self.state == "playing"
-        self.ahead.restart(primer, seed, keep_ready=playing)
-        if not playing:
-            self.next, self.fresh = None, True
+        self.ahead.restart(primer, seed)
+        self._cancel()
+        self.replay.clear()
+        self.piece = self.from_seq = self.seq + 1
+        self.fresh = True
+
+    def _cancel(self):
+        """Forget the events published that have not sounded yet, as the players do; return
+        them as ``(at, timed)``."""
+        now = self._unix_us() // 1000
+        if self.recorder:
+            self.recorder.cut(now)
+        self._sounded(now)
+        cancelled = list(self.published)
+        self.published.clear()
+        return cancelled
+
+    def _sounded(self, now):
+        """Forget the events published that sounded by ``now`` (Unix ms)."""
+        while self.published and self.published[0][0] <= now:
+            self.published.popleft()
 
     def _publish(self, timed):
+        """Publish ``timed`` (event and voice moves) at its deadline, each message stamped
+        with the moment it is handed to paho."""
         self.seq += 1
-        at = round((self.clock.due + self.wall) * 1000)
+        at = self._at()
         event = wire.message(protocol.EVENT, self.seq, timed.notes,
                              [self._ms(hold) for hold in timed.holds], timed.duration,
-                             timed.dynamic, self.bpm, at)
-        self.client.publish(protocol.events_topic(self.prefix), json.dumps(event))
+                             timed.dynamic, self.bpm, at, 0, self.piece)
+        messages = [(protocol.events_topic(self.prefix), event)]
         for voice, note, hold in timed.moves:
             velocity = 0 if note is None else event["velocity"]
-            self.client.publish(protocol.voice_topic(voice, self.prefix), wire.encode(
+            messages.append((protocol.voice_topic(voice, self.prefix), wire.message(
                 protocol.VOICE, self.seq, protocol.VOICES[voice], note, velocity,
-                self._ms(hold), at))
+                self._ms(hold), at, 0, self.piece)))
+        deadline = self._deadline()
+        while time.monotonic() < deadline:  # awake: a thread woken from sleep waited up to
+            pass  # 8 ms for the interpreter lock here (p99 4 ms; make bench, 'stream' 'late')
+        for topic, message in messages:
+            message["sent_us"] = self._unix_us()
+            self.client.publish(topic, json.dumps(message))
+        self._sounded(event["sent_us"] // 1000)
+        self.published.append((at, timed))
         if self.recorder:
             self.recorder.add(event)
         log.debug("%d %s", self.seq, protocol.format_event(timed.notes, timed.duration,
@@ -216,11 +272,9 @@ class LiveServer:
         return round(protocol.beats_to_ms(beats, self.bpm))
 
     def _settings(self):
-        generator = self.composer.generator
-        return {"model": self.composer.name, "bpm": self.bpm,
-                "temperature": generator.temperature, "top_k": generator.top_k,
-                "top_p": generator.top_p, "seed": self.seed, "primer": self.primer.name,
-                "invalid_controls": self.invalid_controls}
+        return dict(self.settings, model=self.composer.name, bpm=self.bpm, seed=self.seed,
+                    primer=self.primer.name, invalid_controls=self.invalid_controls,
+                    piece=self.piece, from_seq=self.from_seq, lead_ms=self.lead_ms)
 
     def _status(self, state):
         return wire.encode(protocol.STATUS, state, seq=self.seq, **self._settings())
