@@ -228,7 +228,7 @@ class Player:
         at, sent = message["at"] * 1000, message["sent_us"]
         if not -AHEAD_US < at - sent < AHEAD_US:
             raise ValueError("bad %s field 'at': %d, over a minute from 'sent_us'"
-                             % (self.stream, message["at"]))
+                             % ("event" if self.events else "voice", message["at"]))
         restarted = last is not None and seq <= last - REWIND
         if last is not None and seq <= last and not restarted:
             self.counts["repeated"] += 1

@@ -177,7 +177,7 @@ def test_a_bogus_time_is_refused_and_a_clock_step_silences_two_seconds_at_most(t
     ], output="midi", channel=1, program=None, stream="events")
     assert lines == [
         "@0", "UART.write 90 3c 50",
-        "@500", "LOG playbach/events: ignored: bad playbach/events field 'at': 1765000000000, "
+        "@500", "LOG playbach/events: ignored: bad event field 'at': 1765000000000, "
         "over a minute from 'sent_us'", "UART.write 80 3c 00",
         "@1000", "LOG playbach/events: missed 1 event (seq 2)", "@2000", "@3000",
         "@3100", "UART.write 90 45 50", "@3200",

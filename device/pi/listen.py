@@ -1,12 +1,16 @@
 """The Pi player's loop: paho hands messages to the player on its network thread; the caller's
 thread sleeps until the next note is due, or a message comes, and plays it then, connected or
 not. It sleeps until a millisecond before and spins the rest: a thread woken from sleep runs
-some 0.3 ms late, and more when the computer is busy (``make bench``: ``choir``)."""
+some 0.3 ms late. A player's loop may run at real-time priority where the system allows it
+(root, or a real-time limit such as systemd's LimitRTPRIO), so that other work on a busy
+computer does not hold its notes up (``make bench``: ``choir``)."""
+import os
 import threading
 import time
 
 LONGEST_US = 100000  # the loop looks up at least this often (to stop, to save the recording)
 SPIN_US = 1000  # the last stretch before a note, spent awake
+REALTIME = 10  # the loop's real-time (FIFO) priority, when it asks for one
 
 
 def now_us():
@@ -68,3 +72,15 @@ class Listener:
         finally:
             with self.lock:
                 self.player.silence()
+
+
+def realtime():
+    """Run the calling thread at real-time priority (FIFO), if the system allows it; return
+    the reason it does not, or None."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME))
+    except AttributeError:
+        return "not on this system"
+    except OSError as error:
+        return error.strerror or str(error)
+    return None

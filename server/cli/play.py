@@ -6,7 +6,8 @@ its time is up. Like the boards, it skips messages that arrive after their momen
 ignores bad payloads with one line naming the topic and the reason, reports gaps in the
 sequence ("missed 3 events (seq 41-43)"), rides out broker restarts (reconnecting with
 backoff; notes still end on time while it is away), and silences every note on stop, pause
-and exit (Ctrl-C, SIGTERM).
+and exit (Ctrl-C, SIGTERM). Its timing loop runs at real-time priority where the system
+allows it (root, or a real-time limit such as systemd's LimitRTPRIO).
 
 examples:
   playbach play --synth                               through FluidSynth to the speakers
@@ -25,7 +26,7 @@ from playbach.engine.synth import SynthError
 from playbach.live import connection
 from playbach.player import midi
 from playbach.player.fluidsynth import FluidSynth
-from playbach.player.listen import Listener, now_us
+from playbach.player.listen import Listener, now_us, realtime
 from playbach_outputs import MidiOut
 from playbach_player import LATE_MS, Player
 
@@ -93,6 +94,12 @@ def run(args):
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: listener.stop())
     connection.start(client, args, on_connect=listener.subscribe, on_message=listener.on_message)
+    refused = realtime()  # the loop's thread only: paho's is started already
+    if refused:
+        log.info("playing at normal priority (real-time: %s): when this computer is busy, "
+                 "notes may start a few ms late", refused)
+    else:
+        log.info("playing at real-time priority")
     try:
         listener.run(recorder.flush if recorder else None)
     finally:
