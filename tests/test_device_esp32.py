@@ -5,7 +5,6 @@ against a real mosquitto (tests/conftest.py) that restarts mid-stream."""
 import json
 import queue
 import random
-import re
 import subprocess
 import sys
 import threading
@@ -55,12 +54,13 @@ def play(tmp_path, steps, **settings):
     return lines[[i for i, line in enumerate(lines) if line.startswith("@")][0]:]
 
 
-def board_files():
-    """What ``make flash`` copies (the Makefile's BOARD_FILES), ``{name on the board: path}``,
-    but for config.json, which each test writes."""
-    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
-    paths = re.search(r"^BOARD_FILES := (.*)$", makefile, re.M).group(1).split()
-    return {path.rsplit("/", 1)[-1]: ROOT / path for path in paths
+def board_files(build):
+    """What ``make flash`` copies, ``{name on the board: path}``, the modules compiled by
+    ``make board`` into ``build``; but for config.json, which each test writes."""
+    made = subprocess.run(["make", "-s", "board", "BOARD_BUILD=%s" % build], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    return {path.rsplit("/", 1)[-1]: ROOT / path for path in made.stdout.split()
             if not path.endswith("config.json")}
 
 
@@ -204,8 +204,11 @@ def test_main_wires_config_wifi_and_mqtt_and_reconnects_with_backoff(tmp_path):
             "refuse",
             session([(50,) + event(4, [64], [100], backoff + 50)], 300)]
     (tmp_path / "mqtt_plan.json").write_text(json.dumps(plan))
+    files = board_files(tmp_path / "board")
+    assert sorted(files) == ["main.py", "playbach_outputs.mpy", "playbach_player.mpy",
+                             "playbach_protocol.mpy"]
     lines = run_board(HARNESS / "esp32_main_check.py", dict(
-        board_files(), **{"config.json": tmp_path / "config.json",
+        files, **{"config.json": tmp_path / "config.json",
                           "mqtt_plan.json": tmp_path / "mqtt_plan.json",
                           "machine.py": FAKES / "machine.py", "network.py": FAKES / "network.py",
                           "umqtt/simple.py": FAKES / "umqtt_simple.py"}))
