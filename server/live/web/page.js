@@ -72,6 +72,7 @@ const check = {
     field(m, "holds_ms", (v) => Array.isArray(v) && v.length === m.notes.length && v.every(integer(0, MAX_MS)), "one length in ms per note");
     field(m, "velocity", integer(0, 127), "0-127");
     field(m, "at", integer(0, Number.MAX_SAFE_INTEGER), "Unix ms");
+    field(m, "sent_us", integer(0, Number.MAX_SAFE_INTEGER), "Unix µs");
     return m;
   },
   voice(m) {
@@ -110,8 +111,8 @@ function onMessage(topic, payload) {
 function onEvent(event, arrival) {
   if (!inSequence(event.seq)) return;
   state.received += 1;
-  // The server's clock. Issue 14 (a publish time in the payload): observe(arrival, event.sent).
-  state.offset = observeOffset(arrival, event.at);
+  // The server's clock, from when each message left it (issue 14).
+  state.offset = observeOffset(arrival, event.sent_us / 1000);
   const start = event.at + state.offset + PLAYOUT_MS;
   event.notes.forEach((note, i) => {
     const meeting = meet(event.seq, note);
