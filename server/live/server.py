@@ -8,7 +8,7 @@ waiting on the control queue, so commands act at once: pause, stop and a new pie
 primer) silence the players now through the status (a new piece has a new ``piece``: the seq
 of its first event), the other settings apply from the next event published (the status's
 ``from_seq``). Events published but cancelled by a pause are published again on play.
-Generation runs ahead in its own thread (:mod:`playbach.live.ahead`). MQTT runs in paho's
+Generation runs ahead in a process of its own (:mod:`playbach.live.ahead`). MQTT runs in paho's
 network thread, which only decodes controls (a primer's events too) and queues them.
 """
 import json
