@@ -57,9 +57,12 @@ class Voicer:
         self.held = [None] * len(self.held)
         self.extras = []
 
-    def step(self, notes):
+    def step(self, notes, parts=None):
         """Take one event's notes; return ``(moves, released)``.
 
+        ``parts``, where the music says who sings what (a corpus's parts, a model's voices):
+        per note of ``notes`` (ascending), the voices that sing it (two in a unison, none for a
+        note beyond the voices); without them the voicer chooses.
         ``moves`` lists ``(voice, note)`` for each voice that moves, in voice order, with
         ``note`` None where the voice falls silent; a repeated note moves its voice too.
         ``released`` lists the MIDI notes that stop sounding (a repeated note stops, then starts).
@@ -68,7 +71,12 @@ class Voicer:
         count = len(self.held)
         before, released = self.held, self.extras
         self.extras = []
-        if not notes:
+        if parts is not None and notes:
+            assigned = {voice: note for note, voices in zip(notes, parts) for voice in voices
+                        if voice < count}
+            self.extras = [note for note in notes if note not in assigned.values()]
+            self.held = [assigned.get(voice, held) for voice, held in enumerate(before)]
+        elif not notes:
             assigned = {}
             self.held = [None] * count
         elif len(notes) >= count:
@@ -109,6 +117,13 @@ class Voicer:
             if best_cost is None or cost < best_cost:
                 best, best_cost = dict(zip(voices, notes)), cost
         return best
+
+
+def parts_of(notes, moves):
+    """Per note of ``notes`` (ascending), the voices that took it in ``moves`` (as
+    :meth:`Voicer.step` gives them): the corpus's ``parts`` of one event."""
+    return tuple(tuple(voice for voice, moved in moves if moved == note)
+                 for note in sorted(set(notes)))
 
 
 def _spread(notes, count):

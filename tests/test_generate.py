@@ -106,16 +106,25 @@ def test_primers_come_from_the_card_tokens_or_midi(tiny_model, tmp_path):
         primers.from_midi(tmp_path / "empty.mid")
 
 
+def a_piece(composer, primer, cap):
+    """What generate plays: the primer as the model read it, and the events after it until the
+    model ends the piece or ``cap`` events."""
+    primed = composer.begin(primer)
+    played = []
+    while len(played) < cap and not (played and played[-1].piece_end):
+        played.append(composer.generate())
+    return primed, played
+
+
 def test_generate_writes_the_generated_notes(tiny_model, tmp_path):
     out = tmp_path / "piece.mid"
     result = playbach("generate", "--model", tiny_model, "--notes", 60, "--seed", SEED,
                       "--bpm", 90, "--out", out, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "60 events" in result.stdout
     composer = Composer(model_file(tiny_model), seed=SEED)
-    primer = composer.choose_primer()
-    composer.begin(primer)
-    expected = timed([composer.next_event() for _ in range(60)], primer=primer.events)
+    primed, played = a_piece(composer, composer.choose_primer(), 60)
+    assert "%d events" % len(played) in result.stdout
+    expected = timed(played, primer=primed)
     origin = expected[0].onset
     midi, notes = midi_notes(out)
     assert midi.ticks_per_beat == TICKS_PER_BEAT
@@ -124,6 +133,82 @@ def test_generate_writes_the_generated_notes(tiny_model, tmp_path):
     assert notes == sorted((round((n.start) * TICKS_PER_BEAT), round(n.length * TICKS_PER_BEAT),
                             n.pitch, n.velocity) for n in timed_notes(expected, origin))
     assert len(notes) == sum(len(event.notes) for event in expected) > 0
+
+
+def test_generate_ends_where_the_model_ends_the_piece_and_notes_is_a_cap(tiny_model, tmp_path):
+    composer = Composer(model_file(tiny_model), seed=SEED)
+    primer = composer.choose_primer()
+    ends = {}
+    for seed in range(8):  # how soon the model ends the piece after the primer, seed by seed
+        composer.begin(primer, seed)
+        ends[seed] = next((i + 1 for i in range(40) if composer.generate().piece_end), 41)
+    ended = min(ends, key=ends.get)
+    cap = ends[ended]
+    capped = next(seed for seed, length in ends.items() if length > cap)
+    for seed, said in ((ended, "the model ended the piece"),
+                       (capped, "stopped at --notes %d before the model ended the piece" % cap)):
+        out = tmp_path / ("%d.mid" % seed)
+        result = playbach("generate", "--model", tiny_model, "--notes", cap, "--seed", seed,
+                          "--primer", primer.name, "--out", out, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "%d events" % cap in result.stdout and said in result.stdout
+    composer.begin(primer, ended)
+    played = [composer.generate() for _ in range(ends[ended])]
+    assert [g.piece_end for g in played] == [False] * (len(played) - 1) + [True]
+    assert played[-1].phrase_end  # the end of the piece ends its last phrase
+    # Nothing sounds beyond the end: every hold ends by it, and the timeline had it all ready.
+    result = timed(played, primer=composer.begin(primer, ended))
+    end = result[-1].onset + result[-1].beats
+    assert result[-1].piece_end and not any(t.piece_end for t in result[:-1])
+    assert all(t.onset + hold <= end for t in result for _, _, hold in t.moves)
+    # The endless way never ends a piece.
+    composer.begin(primer, ended)
+    assert not any(composer.generator.generate(may_end=False).piece_end
+                   for _ in range(ends[ended]))
+
+
+def test_generated_events_carry_their_voices_and_the_timeline_follows_them(tiny_model):
+    composer = Composer(model_file(tiny_model), seed=SEED)
+    primer = composer.choose_primer()
+    primed = composer.begin(primer)
+    assert [g.event for g in primed] == primer.events
+    assert [i for i, g in enumerate(primed) if g.phrase_end] == list(primer.phrase_ends)
+    played = [composer.generate() for _ in range(30)]
+    for generated in played:
+        assert generated.event == (generated.notes, generated.duration, generated.dynamic)
+        assert len(generated.parts) == len(generated.notes)
+        voices = [voice for singers in generated.parts for voice in singers]
+        assert len(voices) == len(set(voices)) and set(voices) <= set(range(4))
+    # The timeline's voice moves are the parts the model gave each note.
+    for t, generated in zip(timed(played, primer=primed, horizon=1000), played):
+        moved = {voice: note for voice, note, _ in t.moves if note is not None}
+        assert moved == {voice: note for note, singers in zip(generated.notes, generated.parts)
+                         for voice in singers}
+
+
+def test_the_timeline_follows_given_parts_and_ends_every_note_with_the_piece():
+    from playbach.engine.generator import Generated
+
+    # The Voicer would give G3 to the tenor and C4 to the alto; the parts cross them.
+    notes = [Generated((48, 55, 60, 64), "1", "f", ((0,), (2,), (1,), (3,)), False, False),
+             Generated((62,), "1", "f", ((1,),), False, False),  # the tenor, from C4
+             Generated((55, 59), "2", "f", ((1, 2), (3,)), True, False),  # a unison
+             Generated((43,), "1", "f", ((0,),), True, True)]
+    result = timed(notes)
+    assert result[0].moves[1:3] == [(1, 60, 1), (2, 55, 2)]  # G3 (alto) holds until the unison
+    assert result[1].moves == [(1, 62, 1)]
+    assert result[2].holds == (3, 3)  # to the end of the piece: nothing moves them before
+    assert [voice for voice, _, _ in result[2].moves] == [1, 2, 3]
+    assert [(t.phrase_end, t.piece_end) for t in result] == [(False, False)] * 2 + [
+        (True, False), (True, True)]
+    timeline = Timeline()
+    for event in notes:
+        timeline.push(event)
+    ready = []
+    while timeline.ready():
+        ready.append(timeline.pop())
+    assert ready == result  # all ready once the piece ends
+    assert timeline.voicer.held == [None] * 4  # the next piece starts from silence
 
 
 def test_keep_primer_and_primer_tokens(tiny_model, tmp_path):

@@ -13,13 +13,17 @@ from playbach.corpus import store
 from playbach.corpus.midi import Piece
 from playbach.model import dataset
 from playbach.model.card import card_for, load_card
-from playbach.model.vocabulary import (END, IGNORED, NONE, PAD, Speller, Step, Vocabulary,
-                                       columns, sequences, transpose)
+from playbach.model.vocabulary import (CONTINUES, END, IGNORED, NONE, PAD, PHRASE, PIECE,
+                                       Speller, Step, Vocabulary, columns, sequences, transpose)
 from conftest import playbach
 
 
 def events(text):
     return [protocol.parse_event(t) for t in text.split()]
+
+
+def piece(text, phrase_ends=()):
+    return Piece("p", events(text), 120, "4/4", None, phrase_ends)
 
 
 def same_steps(one, other):
@@ -31,7 +35,7 @@ def test_vocabulary_factors_chords_into_notes_and_an_end():
     vocabulary = Vocabulary.default()
     assert len(vocabulary.symbols) == 130
     assert vocabulary.symbols[:2] == [PAD, END] and vocabulary.pad == 0
-    inputs, targets = vocabulary.encode_piece(events("A2.G#3:1/2:mf R:1 B2:2:ff"))
+    inputs, targets = vocabulary.encode_piece(piece("A2.G#3:1/2:mf R:1 B2:2:ff", (0,)))
     symbols, durations, dynamics = inputs.symbol, inputs.duration, inputs.dynamic
     voicings = inputs.voicing
     a2, gs3, b2 = (vocabulary.event_symbols((n,))[0] for n in (45, 56, 47))
@@ -43,9 +47,15 @@ def test_vocabulary_factors_chords_into_notes_and_an_end():
     assert list(dynamics) == [NONE, NONE, NONE, 1 + protocol.DYNAMICS.index("mf"), NONE, NONE]
     assert list(targets["symbol"]) == [a2, gs3, end, end, b2, end]
     # Duration and dynamic are scored where the next symbol ends an event; a rest has no dynamic.
-    assert list(targets["duration"]) == [IGNORED, IGNORED, protocol.DURATIONS.index("1/2"),
-                                protocol.DURATIONS.index("1"), IGNORED,
-                                protocol.DURATIONS.index("2")]
+    # The duration head's classes are (form, duration): the first event ends a phrase, the
+    # last the piece.
+    assert vocabulary.forms == [CONTINUES, PHRASE, PIECE]
+    assert list(targets["duration"]) == [IGNORED, IGNORED, vocabulary.close("1/2", PHRASE),
+                                         vocabulary.close("1"), IGNORED,
+                                         vocabulary.close("2", PIECE)]
+    assert vocabulary.closes[vocabulary.close("2", PIECE)] == (PIECE, "2")
+    assert vocabulary.close("1/2", PHRASE) == len(protocol.DURATIONS) + 6
+    assert list(inputs.form) == [NONE, NONE, NONE, 2, 1, NONE]  # form index + 1 on <end>
     assert list(targets["dynamic"]) == [IGNORED, IGNORED, protocol.DYNAMICS.index("mf"), IGNORED,
                                 IGNORED, protocol.DYNAMICS.index("ff")]
     # Each step reads what the voices hold before the event it spells, never the event itself:
@@ -59,7 +69,7 @@ def test_vocabulary_factors_chords_into_notes_and_an_end():
 def test_the_speller_voices_every_step_as_the_shared_voicer_and_carries_on_from_its_memory():
     vocabulary = Vocabulary.default()
     played = events("C3.G3.E4.C5:1:mf D3:1:mf B2.G4:1:mf")
-    inputs, _ = vocabulary.encode_piece(played)
+    inputs, _ = vocabulary.encode_piece(Piece("p", played, 120, "4/4"))
     voicer, expected = Voicer(), []
     for notes, _, _ in played:  # one row per symbol read before the event: <end> and notes
         expected += [[vocabulary.pad if note is None else vocabulary.note_symbol(note)
@@ -202,7 +212,7 @@ def test_the_readers_feed_the_models_what_training_encoded(tiny_model, bach_corp
     model, card = load_model(tiny_model)
     vocabulary = Vocabulary.from_card(card)
     piece = dataset.pieces_by_name(store.load_pieces(bach_corpus[0]), card["split"]["test"])[0]
-    inputs, _ = vocabulary.encode_piece(piece.events[:8])
+    inputs, _ = vocabulary.encode_piece(piece._replace(events=piece.events[:8]))
     expected = np.asarray(model(sequences(Step(*(values[np.newaxis] for values in inputs))))[
         "symbol"])
     speller = Speller(vocabulary)  # as the generator and eval spell the events

@@ -1,8 +1,9 @@
 """Generate a piece offline and write it as a MIDI file (and a WAV with FluidSynth).
 
 The model continues a primer: by default the opening of a held-out Bach piece shipped with the
-model card, picked by the seed. Each note lasts until its voice moves again (or a rest comes);
-the same seed, primer and settings give the same piece, with the step or the window model.
+model card, picked by the seed, until it ends the piece (a model trained before pieces ended
+goes on to --notes). Each note lasts until its voice moves again (or a rest comes); the same
+seed, primer and settings give the same piece, with the step or the window model.
 
 examples:
   playbach generate --out piece.mid --wav piece.wav
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser):
     parser.add_argument("--notes", type=int, default=400, metavar="N",
-                        help="events (onsets: notes, chords or rests) to generate (default: 400)")
+                        help="the most events (onsets: notes, chords or rests) to generate, if "
+                             "the model has not ended the piece before (default: 400)")
     parser.add_argument("--out", type=Path, default=Path("piece.mid"),
                         help="the MIDI file to write (default: piece.mid)")
     parser.add_argument("--wav", type=Path, metavar="FILE",
@@ -41,21 +43,25 @@ def run(args):
     if args.wav:
         check_writable(args, "--wav")
     composer, primer = open_composer(args)
-    composer.begin(primer)
+    primed = composer.begin(primer)
     started = time.perf_counter()
-    events = [composer.next_event() for _ in range(args.notes)]
+    events = []
+    while len(events) < args.notes and not (events and events[-1].piece_end):
+        events.append(composer.generate())
     log.debug("generated %d events in %.2f s", len(events), time.perf_counter() - started)
     if args.keep_primer:
-        kept = timeline.timed(primer.events + events)
+        kept = timeline.timed(primed + events)
     else:  # the primer still voices the first events, as it would live
-        kept = timeline.timed(events, primer=primer.events)
+        kept = timeline.timed(events, primer=primed)
     notes = timed_notes(kept, origin=kept[0].onset)
     write_midi(args.out, notes, args.bpm, name="playbach %s" % composer.name)
     beats = float(sum(event.beats for event in kept))
     minutes, seconds = divmod(round(beats * 60 / args.bpm), 60)
-    print("wrote %s: %d events, %d notes, %d:%02d at %g bpm (model %s, seed %d, primer %s%s)"
+    print("wrote %s: %d events, %d notes, %d:%02d at %g bpm (model %s, seed %d, primer %s%s); %s"
           % (args.out, len(kept), len(notes), minutes, seconds, args.bpm, composer.name,
-             composer.seed, primer.name, ", kept" if args.keep_primer else ""))
+             composer.seed, primer.name, ", kept" if args.keep_primer else "",
+             "the model ended the piece" if events[-1].piece_end
+             else "stopped at --notes %d before the model ended the piece" % args.notes))
     if args.wav:
         try:
             render_wav(args.out, args.wav)

@@ -45,15 +45,21 @@ class Composer:
         return primers.choose(self.primers, name, random.Random(self.seed))
 
     def begin(self, primer, seed=None):
-        """Start a new piece after ``primer``; a ``seed`` restarts the random draws too."""
+        """Start a new piece after ``primer``; a ``seed`` restarts the random draws too. Returns
+        the primer's events as the model read them (:meth:`Generator.prime`)."""
         if seed is not None:
             self.seed = seed
             self.generator.reseed(seed)
         self.generator.reset()
-        self.generator.prime(primer.events)
+        return self.generator.prime(primer.events, primer.phrase_ends)
+
+    def generate(self):
+        """The next event as :class:`~playbach.engine.generator.Generated` (its parts, and
+        whether it ends a phrase or the piece)."""
+        return self.generator.generate()
 
     def next_event(self):
-        """The next event ``(notes, duration, dynamic)``."""
+        """The next event ``(notes, duration, dynamic)`` of music that never ends."""
         return self.generator.next_event()
 
     def snapshot(self):

@@ -17,10 +17,13 @@ class PrimerError(ValueError):
 
 
 class Primer:
-    """Events to prime a generator with, and a name to show for them."""
+    """Events to prime a generator with, and a name to show for them; where known (a corpus's
+    piece), the ``parts`` singing each event's notes and the indexes of the events that end a
+    phrase (see :class:`~playbach.corpus.midi.Piece`)."""
 
-    def __init__(self, name, events, bpm=None):
+    def __init__(self, name, events, bpm=None, parts=None, phrase_ends=()):
         self.name, self.events, self.bpm = name, list(events), bpm
+        self.parts, self.phrase_ends = parts, tuple(phrase_ends)
 
     def __repr__(self):
         return "Primer(%r, %d events)" % (self.name, len(self.events))
@@ -36,7 +39,8 @@ def shipped_primers(card_path, card):
     except OSError as error:
         raise PrimerError("the model card names primers %s but they cannot be read (%s)"
                           % (path, error.strerror or error)) from None
-    return {piece.name: Primer(piece.name, piece.events, piece.bpm) for piece in pieces}
+    return {piece.name: Primer(piece.name, piece.events, piece.bpm, piece.parts,
+                               piece.phrase_ends) for piece in pieces}
 
 
 def from_tokens(text):
@@ -55,7 +59,7 @@ def from_midi(path):
         raise PrimerError("cannot use %s as a primer: %s" % (path, error)) from None
     if not piece.events:
         raise PrimerError("cannot use %s as a primer: it has no notes" % path)
-    return Primer(piece.name, piece.events, piece.bpm)
+    return Primer(piece.name, piece.events, piece.bpm, piece.parts, piece.phrase_ends)
 
 
 def choose(primers, name=None, rng=random):

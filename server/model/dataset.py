@@ -46,7 +46,7 @@ def encode(pieces, vocabulary, transpositions=(0,)):
         for semitones in transpositions:
             events = transpose(piece.events, semitones)
             if events is not None:
-                encoded.append(vocabulary.encode_piece(events))
+                encoded.append(vocabulary.encode_piece(piece._replace(events=events)))
     return encoded
 
 

@@ -132,27 +132,34 @@ def score_model(model, vocabulary, pieces, beam, max_notes):
     """NLL per event and top-1/top-``beam`` accuracy of the model on ``pieces``, reading each
     piece from its start as the generator would (the true events, not its own samples).
 
+    The duration's NLL is of the duration alone (the duration head's classes summed over the
+    forms); ``form`` is the NLL of how each event closes given its duration (goes on, ends a
+    phrase, ends the piece), which the event's NLL leaves out, as the n-grams do not predict it.
     ``unrepresentable`` is the share of events the generator cannot produce (more than
     ``max_notes`` notes); the vocabulary itself writes every chord, so none is reduced."""
-    pitch, duration, dynamic = [], [], []
+    pitch, duration, dynamic, form = [], [], [], []
     hits = Counter()
     reader, speller = reader_for(model), Speller(vocabulary)
+    shape = len(vocabulary.forms), len(vocabulary.durations)
     for piece in pieces:
         reader.reset()
         log_probs = reader.read(speller.start())
-        for event in piece.events:
+        for index, event in enumerate(piece.events):
             notes = tuple(event[0])
             if beam:
                 ranked = top_events(reader, speller, log_probs, beam, max_notes)
                 hits["pitch", "top1"] += ranked[:1] == [notes]
                 hits["pitch", "top%d" % beam] += notes in ranked
             total = 0.0
-            for step in speller.event(event):
+            for step in speller.event(event, vocabulary.form_of(piece, index)):
                 total -= log_probs["symbol"][step.symbol]
-                if step.symbol == vocabulary.end:  # its duration and dynamic, index + 1
-                    duration.append(-log_probs["duration"][step.duration - 1])
-                    _count_hits(hits, "duration", log_probs["duration"], step.duration - 1,
-                                max(beam, 1))
+                if step.symbol == vocabulary.end:  # its duration, dynamic and form, index + 1
+                    closes = log_probs["duration"].reshape(shape)
+                    durations = np.logaddexp.reduce(closes, axis=0)
+                    duration.append(-durations[step.duration - 1])
+                    form.append(durations[step.duration - 1]
+                                - closes[step.form - 1, step.duration - 1])
+                    _count_hits(hits, "duration", durations, step.duration - 1, max(beam, 1))
                     dynamic.append(0.0)
                     if step.dynamic != NONE:
                         dynamic[-1] = -log_probs["dynamic"][step.dynamic - 1]
@@ -167,6 +174,8 @@ def score_model(model, vocabulary, pieces, beam, max_notes):
               "dynamic": _nll([v for v, piece_event in zip(dynamic, _events(pieces))
                                if piece_event[0]]),
               "event": _nll([p + d + v for p, d, v in zip(pitch, duration, dynamic)])}
+    if len(vocabulary.forms) > 1:  # a model that tells forms apart
+        scores["form"] = _nll(form)
     for (head, k), count in sorted(hits.items()):
         scores[head][k] = round(count / (sounding if head == "dynamic" else len(pitch)), 4)
     return scores

@@ -45,16 +45,18 @@ def step_function(model, units):
     """The step model: one :class:`Step` (each input named as its field, shaped as the Keras
     model's input at one step) and the LSTM states in, the heads and new states out."""
     shapes = {tensor.name: list(tensor.shape[2:]) for tensor in model.inputs}
+    read = [spec for spec in INPUTS if spec.sequence in shapes]
     specs = [tf.TensorSpec([1] + shapes[spec.sequence], tf.int32, name=spec.name)
-             for spec in INPUTS]
+             for spec in read]
     for i, size in enumerate(units):
         specs += [tf.TensorSpec([1, size], tf.float32, name="h%d" % i),
                   tf.TensorSpec([1, size], tf.float32, name="c%d" % i)]
 
     @tf.function(input_signature=specs)
     def step_model(*inputs):
-        log_probs, new_states = network.step(model, Step(*inputs[:len(INPUTS)]),
-                                             list(inputs[len(INPUTS):]))
+        fields = dict.fromkeys(Step._fields)
+        fields.update((spec.name, value) for spec, value in zip(read, inputs))
+        log_probs, new_states = network.step(model, Step(**fields), list(inputs[len(read):]))
         outputs = dict(log_probs)
         for i in range(len(units)):
             outputs["h%d" % i], outputs["c%d" % i] = new_states[2 * i], new_states[2 * i + 1]

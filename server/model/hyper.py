@@ -14,6 +14,7 @@ HYPER_PARAMETERS = {
     "duration_embedding": 16,
     "dynamic_embedding": 8,
     "voice_embedding": 16,  # per voice
+    "form_embedding": 4,
     "lstm_units": [256, 256],
     "dropout": 0.2,
     "batch_size": 64,

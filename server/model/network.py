@@ -8,9 +8,13 @@ symbol ended it.
 
     symbol ─ embedding ───────────┐
     duration ─ embedding ─────────┤
-    dynamic ─ embedding ──────────┼─ concat ─ LSTM ─ dropout ─ LSTM ─ dropout ─┬─ next symbol
-    voicing ─ embedding ─ flatten ┘                                            ├─ duration
+    dynamic ─ embedding ──────────┤
+    voicing ─ embedding ─ flatten ┼─ concat ─ LSTM ─ dropout ─ LSTM ─ dropout ─┬─ next symbol
+    form ─ embedding ─────────────┘                                            ├─ duration, form
                                                                                └─ dynamic
+
+A model reads the inputs its hyper-parameters give an embedding size (:func:`read_inputs`), so
+that an input added later leaves older models as they were.
 """
 import math
 
@@ -20,14 +24,20 @@ from keras import layers, ops
 from playbach.model.vocabulary import HEADS, INPUTS
 
 
+def read_inputs(hyper):
+    """The inputs (of ``INPUTS``) a model with these hyper-parameters reads."""
+    return [spec for spec in INPUTS if hyper.get(spec.embedding)]
+
+
 def build(hyper, vocabulary):
-    """Return the sequence model: one input per ``INPUTS``, named by its ``sequence`` name, of
-    shape (batch, time) + the input's shape; a dict of log-probabilities per head out (batch,
-    time, classes)."""
+    """Return the sequence model: one input per input it reads (:func:`read_inputs`), named by
+    its ``sequence`` name, of shape (batch, time) + the input's shape; a dict of
+    log-probabilities per head out (batch, time, classes)."""
+    read = read_inputs(hyper)
     inputs = {spec.name: keras.Input((None,) + spec.shape, dtype="int32", name=spec.sequence)
-              for spec in INPUTS}
+              for spec in read}
     embedded = []
-    for spec in INPUTS:
+    for spec in read:
         x = layers.Embedding(spec.classes(vocabulary), hyper[spec.embedding],
                              name=spec.embedding)(inputs[spec.name])
         if spec.shape:  # one embedding of each value, each in its own slice of the step's input
@@ -43,12 +53,12 @@ def build(hyper, vocabulary):
         x = layers.Dropout(hyper["dropout"], name="dropout_%d" % i)(x)
     outputs = {
         "symbol": layers.Dense(len(vocabulary.symbols), name="symbol")(x),
-        "duration": layers.Dense(len(vocabulary.durations), name="duration")(x),
+        "duration": layers.Dense(len(vocabulary.closes), name="duration")(x),
         "dynamic": layers.Dense(len(vocabulary.dynamics), name="dynamic")(x),
     }
     outputs = {head: layers.Activation("log_softmax", name=head + "_log_probs")(logits)
                for head, logits in outputs.items()}
-    return keras.Model([inputs[spec.name] for spec in INPUTS], outputs, name="playbach")
+    return keras.Model([inputs[spec.name] for spec in read], outputs, name="playbach")
 
 
 def _width(spec, size):
@@ -67,14 +77,15 @@ def masked_nll(targets, log_probs):
 
 def step(model, inputs, states):
     """One step of ``model`` from explicit LSTM states: ``inputs`` a ``Step`` of tensors of shape
-    (batch,) + each input's shape, states a list ``[h0, c0, h1, c1, ...]``; returns
-    ``(log-probabilities per head, new states)``.
+    (batch,) + each input's shape (those the model does not read may be None), states a list
+    ``[h0, c0, h1, c1, ...]``; returns ``(log-probabilities per head, new states)``.
 
     This is the same arithmetic as the sequence model, one position at a time, so the exported
     step model carries its memory between calls instead of rereading a window.
     """
     embedded = []
-    for spec in INPUTS:
+    names = {layer.name for layer in model.layers}
+    for spec in (spec for spec in INPUTS if spec.embedding in names):
         embedding = model.get_layer(spec.embedding)
         x = embedding(getattr(inputs, spec.name))
         if spec.shape:

@@ -122,9 +122,10 @@ def train(corpus, out, name="playbach", hyper=None, patience=PATIENCE, minutes=N
                   loss={head: network.masked_nll for head in HEADS},
                   jit_compile=False)  # XLA measured 1.8x slower for this LSTM on CPU
     started = time.monotonic()
+    read = network.read_inputs(hyper)
     history = model.fit(
-        sequences(train_x), train_y, batch_size=hyper["batch_size"], epochs=epochs,
-        validation_data=(sequences(val_x), val_y), verbose=verbose,
+        sequences(train_x, read), train_y, batch_size=hyper["batch_size"], epochs=epochs,
+        validation_data=(sequences(val_x, read), val_y), verbose=verbose,
         shuffle=True, callbacks=[
             # The rhythm heads overfit epochs before the next-symbol head stops improving.
             keras.callbacks.EarlyStopping(monitor="val_symbol_loss", mode="min", patience=patience,

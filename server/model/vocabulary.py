@@ -4,7 +4,10 @@ An event ``A2.G#3:1/2:mf`` is the symbols ``A2 G#3 <end>``; a rest is ``<end>`` 
 chord the grammar can write is a sequence of these 130 symbols, so nothing is ever unknown or cut
 to fit a table. Duration and dynamic belong to the ``<end>`` symbol: the model predicts them at
 the step whose next symbol is ``<end>``, having seen the whole chord, and is given them back with
-the ``<end>`` it reads.
+the ``<end>`` it reads. How the event closes, its *form*, goes with its duration: the music goes
+on, a phrase ends (a fermata) or the piece ends; the duration head's classes are the (form,
+duration) pairs, so that a phrase's last chord is long where Bach's is, and a piece ends where
+the model ends it.
 
 A symbol lists only the notes that start, so each step also reads the *voicing*: what the four
 voices hold before the event being spelled (the shared ``Voicer``'s assignment), which the
@@ -25,10 +28,12 @@ from collections import namedtuple
 import numpy as np
 
 import playbach_protocol as protocol
-from playbach.music import Voicer
+from playbach.music import Voicer, parts_of
 
 PAD = "<pad>"
 END = "<end>"
+FORMS = ("continues", "phrase", "piece")  # how an event closes: the last ends the piece
+CONTINUES, PHRASE, PIECE = FORMS
 NONE = 0  # duration/dynamic input of a symbol that is not an <end>, and of a rest's dynamic
 PADDING = 0  # what every input reads where there is nothing: <pad> is symbol 0, NONE is 0
 IGNORED = -1  # target that is not scored
@@ -58,12 +63,14 @@ INPUTS = (
           "dynamic_embedding", False),
     Input("voicing", (VOICES,), lambda vocabulary: len(vocabulary.symbols),  # a symbol a voice
           "voice_embedding", True),
+    Input("form", (), lambda vocabulary: len(vocabulary.forms) + 1, "form_embedding", False),
 )
 Step = namedtuple("Step", [spec.name for spec in INPUTS])
 Step.__doc__ = """What the network reads at one step, a field per input (:data:`INPUTS`); or,
 as :func:`columns`, what it reads at many, each field an array with one row per step."""
 KEYED = tuple(spec.name for spec in INPUTS if spec.keyed)  # the fields a key shift moves
 HEADS = ("symbol", "duration", "dynamic")  # what the network predicts: the next step's fields
+# (the duration head's classes are the (form, duration) pairs: Vocabulary.closes)
 
 
 def columns(steps):
@@ -72,18 +79,25 @@ def columns(steps):
                   .reshape((len(steps),) + spec.shape) for spec in INPUTS))
 
 
-def sequences(steps):
-    """A :class:`Step` of sequences as a dict named by the sequence model's inputs."""
-    return {spec.sequence: getattr(steps, spec.name) for spec in INPUTS}
+def sequences(steps, read=INPUTS):
+    """A :class:`Step` of sequences as a dict named by the sequence model's inputs (of those in
+    ``read``, the inputs a model reads)."""
+    return {spec.sequence: getattr(steps, spec.name) for spec in read}
 
 
 class Vocabulary:
-    """Symbol, duration and dynamic indexes of one model, built from its card's lists."""
+    """Symbol, duration, dynamic and form indexes of one model, built from its card's lists.
 
-    def __init__(self, symbols, durations, dynamics):
+    ``closes`` are the duration head's classes: each ``(form, duration)`` pair, form by form.
+    A model trained before forms were read knows one, ``continues``: its head is the durations.
+    """
+
+    def __init__(self, symbols, durations, dynamics, forms=(CONTINUES,)):
         self.symbols = list(symbols)
         self.durations = list(durations)
         self.dynamics = list(dynamics)
+        self.forms = list(forms)
+        self.closes = [(form, duration) for form in self.forms for duration in self.durations]
         self.pad = self.symbols.index(PAD)
         if self.pad != PADDING:
             raise ValueError("the vocabulary's symbols must start with %s" % PAD)
@@ -96,10 +110,11 @@ class Vocabulary:
     def default(cls):
         """Every MIDI note, and the shared duration and dynamic classes."""
         names = [protocol.midi_to_note(n) for n in range(128)]
-        return cls([PAD, END] + names, protocol.DURATIONS, protocol.DYNAMICS)
+        return cls([PAD, END] + names, protocol.DURATIONS, protocol.DYNAMICS, FORMS)
 
     def to_card(self):
-        return {"symbols": self.symbols, "durations": self.durations, "dynamics": self.dynamics}
+        return {"symbols": self.symbols, "durations": self.durations, "dynamics": self.dynamics,
+                "forms": self.forms}
 
     @classmethod
     def from_card(cls, card):
@@ -121,35 +136,60 @@ class Vocabulary:
         """The symbol indexes of an event's notes (ascending), ending with ``<end>``."""
         return [self._symbol_of_note[n] for n in sorted(notes)] + [self.end]
 
-    def end_inputs(self, duration, dynamic):
-        """The duration and dynamic inputs read with an event's ``<end>`` (index + 1)."""
+    def end_inputs(self, duration, dynamic, form=CONTINUES):
+        """The duration, dynamic and form inputs read with an event's ``<end>`` (index + 1)."""
         return (self.durations.index(duration) + 1,
-                NONE if dynamic is None else self.dynamics.index(dynamic) + 1)
+                NONE if dynamic is None else self.dynamics.index(dynamic) + 1,
+                self.forms.index(form) + 1)
 
-    def encode_piece(self, events):
+    def close(self, duration, form=CONTINUES):
+        """The duration head's class of an event lasting ``duration`` and closing as ``form``."""
+        return self.forms.index(form) * len(self.durations) + self.durations.index(duration)
+
+    def form(self, phrase_end=False, piece_end=False):
+        """How an event closes, as far as this vocabulary tells forms apart."""
+        if piece_end and PIECE in self.forms:
+            return PIECE
+        if phrase_end and PHRASE in self.forms:
+            return PHRASE
+        return CONTINUES
+
+    def form_of(self, piece, index):
+        """How event ``index`` of ``piece`` closes: its last event ends it, a phrase end (a
+        fermata) ends a phrase (:meth:`form`)."""
+        return self.form(index in piece.phrase_ends, index == len(piece.events) - 1)
+
+    def encode_piece(self, piece):
         """Return the input :class:`Step` of arrays and the targets (a dict of arrays by head)
-        for one piece of events: the steps the :class:`Speller` spells, and what follows each.
+        for one piece (a :class:`~playbach.corpus.midi.Piece`): the steps the :class:`Speller`
+        spells, and what follows each.
 
-        Inputs carry an event's duration and dynamic (index + 1, 0 = none) on its ``<end>``;
-        targets carry them (index, or ``IGNORED``) at the step predicting it.
+        Inputs carry an event's duration, dynamic and form (index + 1, 0 = none) on its
+        ``<end>``; targets carry its close (:meth:`close`) and dynamic (index, or ``IGNORED``)
+        at the step predicting it.
         """
         speller = Speller(self)
-        steps = [speller.start()] + [step for event in events for step in speller.event(event)]
+        steps = [speller.start()]
+        for index, event in enumerate(piece.events):
+            steps += speller.event(event, self.form_of(piece, index))
         following = columns(steps[1:])
-        targets = {"symbol": following.symbol, "duration": following.duration - 1,
+        closes = np.where(following.duration > 0, (following.form - 1) * len(self.durations)
+                          + following.duration - 1, IGNORED)
+        targets = {"symbol": following.symbol, "duration": closes,
                    "dynamic": following.dynamic - 1}
         return columns(steps[:-1]), targets
 
 
 class Speller:
     """Spells the music into the steps the network reads: each event as its notes in ascending
-    pitch and then an ``<end>`` carrying its duration and dynamic, every step with the voicing,
-    the symbol of the note each voice (bass to soprano) holds before the event being spelled
-    (``<pad>`` for a silent voice).
+    pitch and then an ``<end>`` carrying its duration, dynamic and form, every step with the
+    voicing, the symbol of the note each voice (bass to soprano) holds before the event being
+    spelled (``<pad>`` for a silent voice).
 
     The voicing moves when an event ends, so every step spelling an event reads the same one and
-    nothing of the event itself. Its :meth:`memory` and a model's state are all a reader needs to
-    carry on from between two events.
+    nothing of the event itself. :attr:`parts` are the voices each note of the event ended last
+    went to (the corpus's ``parts`` format). Its :meth:`memory` and a model's state are all a
+    reader needs to carry on from between two events.
     """
 
     def __init__(self, vocabulary):
@@ -160,6 +200,7 @@ class Speller:
         """Silence every voice, as at the start of a piece."""
         self._voicer = Voicer()
         self._voicing = self._held()
+        self.parts = ()
 
     def start(self):
         """The first step of a piece: an ``<end>``, as if an event had just finished, so that
@@ -171,17 +212,20 @@ class Speller:
         """The step reading the note ``symbol`` (an index) of the event being spelled."""
         return self._step(symbol)
 
-    def end(self, event):
-        """The step ending ``event`` ``(notes, duration, dynamic)``; the voices take its notes."""
+    def end(self, event, form=CONTINUES):
+        """The step ending ``event`` ``(notes, duration, dynamic)``, which closes as ``form``;
+        the voices take its notes."""
         notes, duration, dynamic = event
-        self._voicer.step(notes)
+        moves, _ = self._voicer.step(notes)
+        self.parts = parts_of(notes, moves)
         self._voicing = self._held()
-        return self._step(self.vocabulary.end, *self.vocabulary.end_inputs(duration, dynamic))
+        return self._step(self.vocabulary.end,
+                          *self.vocabulary.end_inputs(duration, dynamic, form))
 
-    def event(self, event):
+    def event(self, event, form=CONTINUES):
         """The steps of one event: its notes in ascending pitch, then its end."""
         notes = self.vocabulary.event_symbols(event[0])[:-1]
-        return [self.note(symbol) for symbol in notes] + [self.end(event)]
+        return [self.note(symbol) for symbol in notes] + [self.end(event, form)]
 
     def memory(self):
         return list(self._voicer.held)
@@ -190,8 +234,9 @@ class Speller:
         self._voicer.held = list(memory)
         self._voicing = self._held()
 
-    def _step(self, symbol, duration=NONE, dynamic=NONE):
-        return Step(symbol=symbol, duration=duration, dynamic=dynamic, voicing=self._voicing)
+    def _step(self, symbol, duration=NONE, dynamic=NONE, form=NONE):
+        return Step(symbol=symbol, duration=duration, dynamic=dynamic, voicing=self._voicing,
+                    form=form)
 
     def _held(self):
         return tuple(self.vocabulary.pad if note is None else self.vocabulary.note_symbol(note)
