@@ -131,7 +131,8 @@ EVENT = ("event", (
     ("bpm", NUMBER, MIN_BPM, MAX_BPM, SENT),
     ("at", INT, 0, MAX_INTEGER, SENT),
     ("sent_us", INT, 0, MAX_INTEGER, SENT),
-    ("piece", INT, 0, MAX_INTEGER, SENT)))
+    ("piece", INT, 0, MAX_INTEGER, SENT),
+    ("end", ("phrase", "piece"), None, None, OPTIONAL)))
 VOICE = ("voice", (
     ("seq", INT, 0, MAX_INTEGER, SENT),
     ("voice", VOICES, None, None, SENT),
@@ -146,6 +147,8 @@ STATUS = ("status", (
     ("state", STATES, None, None, SENT),
     ("seq", INT, 0, MAX_INTEGER, OPTIONAL),
     ("piece", INT, 0, MAX_INTEGER, OPTIONAL),
+    ("piece_events", INT, 0, MAX_INTEGER, OPTIONAL),
+    ("piece_cap", INT, 0, MAX_INTEGER, OPTIONAL),
     ("from_seq", INT, 0, MAX_INTEGER, OPTIONAL),
     ("lead_ms", INT, 0, MAX_INTEGER, OPTIONAL),
     ("model", TEXT, None, None, OPTIONAL),

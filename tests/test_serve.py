@@ -95,10 +95,11 @@ def prefix(request):
 
 
 def serve(model, *args, env=None):
-    """Start ``playbach serve`` with the test settings; return the process, its log in a file
-    (a pipe left unread would block the server once full)."""
+    """Start ``playbach serve`` with the test settings (one piece that never ends, unless
+    ``args`` say otherwise); return the process, its log in a file (a pipe left unread would
+    block the server once full)."""
     command = [sys.executable, "-m", "playbach", "serve", "--model", model, "--seed", SEED,
-               "--primer-tokens", PRIMER, "--bpm", BPM, *args]
+               "--primer-tokens", PRIMER, "--bpm", BPM, "--piece-events", 0, *args]
     environment = dict(os.environ, **(env or {}))
     environment.pop("PLAYBACH_BROKER_HOST", None)
     log = tempfile.TemporaryFile("w+")
@@ -146,10 +147,9 @@ def ms(beats):
 def expected_stream(model, count):
     """What the server should play: the same seed and primer, timed the same way."""
     composer = Composer(model_file(model), seed=SEED)
-    primer = primers.from_tokens(PRIMER)
-    composer.begin(primer)
+    primed = composer.begin(primers.from_tokens(PRIMER))
     events = [composer.next_event() for _ in range(count + 80)]  # the look-ahead it had
-    return timed(events, primer=primer.events)[:count]
+    return timed(events, primer=primed)[:count]
 
 
 def test_events_and_voices_arrive_in_order(tiny_model, mosquitto, prefix, tmp_path):
@@ -492,7 +492,7 @@ def test_a_new_setting_plays_from_the_event_after_the_one_taken(tiny_model):
     expected.generator.temperature = 0.3
     after = [expected.next_event() for _ in range(10)]
 
-    ahead = Ahead(Composer(model_file(tiny_model), seed=SEED), primer).start()
+    ahead = Ahead(Composer(model_file(tiny_model), seed=SEED), primer).start()  # endless
     try:
         taken = [ahead.take(TIMEOUT) for _ in range(5)]
         time.sleep(0.5)  # let it generate ahead with the old temperature
@@ -500,7 +500,7 @@ def test_a_new_setting_plays_from_the_event_after_the_one_taken(tiny_model):
         taken += [ahead.take(TIMEOUT) for _ in range(10)]
     finally:
         ahead.close()
-    assert [(t.notes, t.duration, t.dynamic) for t in taken] == before + after
+    assert [(t.timed.notes, t.timed.duration, t.timed.dynamic) for t in taken] == before + after
     assert ahead.process.exitcode == 0
 
 
@@ -523,7 +523,8 @@ def test_a_new_piece_drops_what_was_ready(tiny_model):
         after = [ahead.take(TIMEOUT) for _ in range(8)]
     finally:
         ahead.close()
-    played = lambda events: [(e.notes, e.duration, e.dynamic) for e in events]  # noqa: E731
+    played = lambda events: [(e.timed.notes, e.timed.duration, e.timed.dynamic)  # noqa: E731
+                             for e in events]
     assert played(taken) == old and played(after) == new
 
 

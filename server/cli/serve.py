@@ -4,9 +4,11 @@ Events go to PREFIX/events, each voice's moves to PREFIX/voice/<bass|tenor|alto|
 published --lead-ms before it sounds and stamped with when it sounds and when it was sent; the
 state (retained; "offline" by last will if the server dies) to PREFIX/status; commands come in
 on PREFIX/control (JSON {"cmd": "tempo", "bpm": 90} or text "tempo 90": play, pause, stop,
-tempo, temperature, top_k, top_p, seed, primer). Without a broker host, an MQTT broker starts
-inside the server on 127.0.0.1:1883; with --username and --password it admits that user alone
-(and the server logs in as it). The page, a piano roll that plays along and steers the server,
+tempo, temperature, top_k, top_p, seed, primer). It plays piece after piece: each ends where
+the model ends it or at --piece-events events, and the next, after the next shipped primer,
+begins a breath later (--breath). Without a broker host, an MQTT broker starts inside the
+server on 127.0.0.1:1883; with --username and --password it admits that user alone (and the
+server logs in as it). The page, a piano roll that plays along and steers the server,
 is served at http://127.0.0.1:8080/; it speaks MQTT over WebSockets, which the embedded broker
 also listens for, on port 9001 (mosquitto: a listener with "protocol websockets"). Every option
 also reads an environment variable, named in its help, so that a service keeps its settings in
@@ -30,7 +32,7 @@ from playbach.cli import check_writable
 from playbach.engine.options import add_music_arguments, env, flag, open_composer
 from playbach.live import broker, connection, page
 from playbach.live.recorder import Recorder
-from playbach.live.server import LEAD_MS, LiveServer
+from playbach.live.server import BREATH, LEAD_MS, PIECE_EVENTS, LiveServer
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,15 @@ def add_arguments(parser):
                         "--play sends it once it listens, as make run does) [PLAYBACH_PAUSED=1]")
     parser.add_argument("--notes", type=int, metavar="N",
                         help="stop after N events (default: play until stopped)")
+    parser.add_argument("--piece-events", type=piece_events,
+                        default=env("PIECE_EVENTS", PIECE_EVENTS, piece_events), metavar="N",
+                        help="end a piece at N events if the model has not ended it, then play "
+                        "the next, after the next shipped primer (0: one piece that never ends) "
+                        "[PLAYBACH_PIECE_EVENTS] (default: %d)" % PIECE_EVENTS)
+    parser.add_argument("--breath", type=beats, default=env("BREATH", BREATH, beats),
+                        metavar="BEATS",
+                        help="silence between pieces, in beats (at least the lead) "
+                        "[PLAYBACH_BREATH] (default: %g)" % BREATH)
     parser.add_argument("--lead-ms", type=lead_ms, default=env("LEAD_MS", LEAD_MS, lead_ms),
                         metavar="MS",
                         help="publish each event this long before it sounds; players sound it "
@@ -96,7 +107,7 @@ def run(args):
     server = None
     try:
         server = LiveServer(composer, primer, client, args.prefix, args.bpm, args.notes, recorder,
-                            args.lead_ms)
+                            args.lead_ms, args.piece_events, args.breath)
         if args.paused:
             server.state = "paused"  # its first status says so; 'play' starts the piece
         connection.start(client, args, on_connect=server.on_connect,
@@ -159,6 +170,22 @@ def lead_ms(text):
     value = int(text)
     if not 0 <= value <= 10000:
         raise argparse.ArgumentTypeError("%s: expected 0-10000 ms" % text)
+    return value
+
+
+def piece_events(text):
+    """argparse type of the cap on a piece: whole events, 0 or more (0: no end)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("%s: expected 0 or more events" % text)
+    return value
+
+
+def beats(text):
+    """argparse type of a length in beats: 0-64."""
+    value = float(text)
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError("%s: expected 0-64 beats" % text)
     return value
 
 

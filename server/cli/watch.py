@@ -3,8 +3,9 @@ voices.
 
 Subscribes to PREFIX/# and prints every event (seq, notes, duration, dynamic, which notes start
 and which are held, the voices that move) at the moment it sounds, as the players sound it (the
-server publishes each event ahead of its moment), with tempo changes and gaps in seq; the
-server's status and commands sent to it at once. A malformed message gets a one-line note and
+server publishes each event ahead of its moment), with tempo changes, gaps in seq, the ends of
+phrases (;) and pieces (|| end of the piece) and where a new piece begins; the server's status
+and commands sent to it at once. A malformed message gets a one-line note and
 is otherwise ignored; their count is the last line, on stderr.
 
 examples:

@@ -12,13 +12,20 @@ setting (temperature, top-k, top-p) takes effect from the event after the one ta
 :meth:`Ahead.rewind` has it go back there and generate again. A restart (new seed or primer)
 drops every event ready and starts a new piece. Requests are numbered (``generation``): events
 of music since dropped are thrown away as they arrive.
+
+Pieces follow one another: a piece ends where the model ends it, or at its ``piece_events``th
+event (the cap, made the piece's end: every note stops there), and the worker primes the next
+one at once, after the shipped primer that follows in an order drawn from the seed
+(:func:`next_primer`); the first event of that piece comes with its primer. ``piece_events``
+None is one piece that never ends, the model never let end it (as before pieces ended).
 """
 import logging
 import multiprocessing
 import os
 import signal
+import random
 import threading
-from collections import deque
+from collections import deque, namedtuple
 
 from playbach.engine.composer import Composer
 from playbach.engine.timeline import Timeline
@@ -29,22 +36,38 @@ READY = 8  # events generated and timed ahead of playback
 NICE = 10  # the worker's priority, below playback's (and the players' on the same computer)
 SETTINGS = ("temperature", "top_k", "top_p")
 
+# A timed event ready for playback; ``begins``: the primer of the piece it begins, when the
+# piece before it ended (the model ended it, or the cap), else None.
+Ready = namedtuple("Ready", "timed begins")
+
+
+def next_primer(primers, current, seed):
+    """The primer of the piece after one primed by ``current``: the shipped primer after it in
+    an order drawn from ``seed`` (the first if ``current`` is not shipped), ``current`` again
+    if none is shipped."""
+    if not primers:
+        return current
+    order = sorted(primers)
+    random.Random(seed).shuffle(order)
+    following = order.index(current.name) + 1 if primers.get(current.name) is current else 0
+    return primers[order[following % len(order)]]
+
 
 class Ahead:
     """Events of ``composer``'s model timed and ready ahead of playback, after ``primer``.
 
     The worker builds a composer of its own, with ``composer``'s model, seed and settings."""
 
-    def __init__(self, composer, primer, size=READY):
+    def __init__(self, composer, primer, size=READY, piece_events=None):
         generator = composer.generator
         recipe = (composer.model_path, composer.seed) + tuple(
             getattr(generator, name) for name in SETTINGS) + (composer.keys,)
         context = multiprocessing.get_context("spawn")  # fork would copy paho's threads' locks
         self.pipe, end = context.Pipe()
-        self.process = context.Process(target=_work, args=(recipe, primer, size, end),
+        self.process = context.Process(target=_work, args=(recipe, primer, size, piece_events, end),
                                        name="playbach-generate", daemon=True)
         self.generation = 0  # counts requests: an event of music since dropped is known as such
-        self.ready = deque()  # (generation, index, timed event)
+        self.ready = deque()  # (generation, index, Ready)
         self.taken = None  # (generation, index) of the event taken last
         self.changed = threading.Condition()
         self.failure = None
@@ -77,7 +100,7 @@ class Ahead:
             self.pipe.send(("resume", self.generation, self.taken, settings))
 
     def take(self, timeout):
-        """The next timed event, or None if none is ready within ``timeout`` seconds;
+        """The next :class:`Ready` event, or None if none is ready within ``timeout`` seconds;
         ``RuntimeError`` if generation has failed."""
         with self.changed:
             self.changed.wait_for(lambda: self.ready or self.failure, timeout)
@@ -120,12 +143,12 @@ class Ahead:
                 self.changed.notify_all()
 
 
-def _work(recipe, primer, size, pipe):
+def _work(recipe, primer, size, piece_events, pipe):
     """The worker process: generate for playback until told to close or the pipe ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which closes it
     os.nice(NICE)  # it works ahead: anything else on the computer may go first
     try:
-        _Worker(Composer(*recipe), pipe, size).run(primer)
+        _Worker(Composer(*recipe), pipe, size, piece_events).run(primer)
     except (EOFError, OSError, KeyboardInterrupt):
         pass
     except Exception as error:  # reported to playback, which stops cleanly
@@ -134,13 +157,17 @@ def _work(recipe, primer, size, pipe):
 
 
 class _Worker:
-    def __init__(self, composer, pipe, size):
+    def __init__(self, composer, pipe, size, piece_events):
         self.composer, self.pipe, self.size = composer, pipe, size
+        self.piece_events = piece_events
         self.timeline = Timeline()
         self.snapshots = deque()  # after each event in the timeline, not yet ready
         self.sent = {}  # index: the snapshot after each event sent, not yet taken
         self.anchor = None  # ((generation, index), snapshot) of the event taken last
         self.generation = self.index = self.taken = 0
+        self.primer, self.played = None, 0  # the piece's primer; its events generated
+        self.begins = None  # the primer of the piece the next event generated begins, if any
+        self.first = None  # (index, primer) of the event that begins a piece, to send with it
 
     def run(self, primer):
         self._start_over("begin", 0, (primer, None))
@@ -173,27 +200,48 @@ class _Worker:
     def _start_over(self, kind, generation, arguments):
         self.snapshots.clear()
         self.sent.clear()
+        self.first = None
         self.generation, self.index, self.taken = generation, 0, 0
         if kind == "begin":
             primer, seed = arguments
-            self.composer.begin(primer, seed)
-            self.timeline.reset()
-            self.timeline.prime(primer.events)
-            log.debug("new piece after primer %s (seed %d)", primer.name, self.composer.seed)
+            self._begin(primer, seed)
+            self.begins = None  # playback knows: it asked for this piece
         else:
             taken, settings = arguments
             self._set(settings)
-            music, held = self.anchor[1]
+            music, held, (self.primer, self.played, self.begins) = self.anchor[1]
             assert self.anchor[0] == taken, "resuming from %s, not %s" % (taken, self.anchor[0])
             self.composer.restore(music)
             self.timeline.resume(held)
             log.debug("generating again with the new settings")
 
+    def _begin(self, primer, seed=None):
+        self.primer, self.played, self.begins = primer, 0, primer
+        self.timeline.reset()
+        self.timeline.prime(self.composer.begin(primer, seed))
+        log.debug("new piece after primer %s (seed %d)", primer.name, self.composer.seed)
+
     def _generate_one(self):
-        event = self.composer.next_event()
+        if self.piece_events is None:
+            event = self.composer.next_event()
+        else:
+            event = self.composer.generate()
+            if self.begins:  # all before it has been sent: it is the next to go
+                self.first, self.begins = (self.index, self.begins), None
+            self.played += 1
+            if self.played >= self.piece_events and not event.piece_end:
+                event = event._replace(phrase_end=True, piece_end=True)  # the cap
         self.timeline.push(event)
-        self.snapshots.append((self.composer.snapshot(), list(self.timeline.voicer.held)))
-        while self.timeline.ready():
+        ended = getattr(event, "piece_end", False)
+        timed = list(self.timeline.drain()) if ended else []  # all of the piece, at once
+        if ended:  # what follows it is the next piece, primed
+            self._begin(next_primer(self.composer.primers, self.primer, self.composer.seed))
+        self.snapshots.append((self.composer.snapshot(), list(self.timeline.voicer.held),
+                               (self.primer, self.played, self.begins)))
+        while not ended and self.timeline.ready():
+            timed.append(self.timeline.pop())
+        for event in timed:
             self.sent[self.index] = self.snapshots.popleft()
-            self.pipe.send(("event", self.generation, self.index, self.timeline.pop()))
+            begins = self.first[1] if self.first and self.first[0] == self.index else None
+            self.pipe.send(("event", self.generation, self.index, Ready(event, begins)))
             self.index += 1

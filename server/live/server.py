@@ -8,6 +8,12 @@ waiting on the control queue, so commands act at once: pause, stop and a new pie
 primer) silence the players now through the status (a new piece has a new ``piece``: the seq
 of its first event), the other settings apply from the next event published (the status's
 ``from_seq``). Events published but cancelled by a pause are published again on play.
+Pieces follow one another: one ends where the model ends it or at ``piece_events`` events, and
+the next, after the next shipped primer, sounds a breath later (``breath`` beats, at least the
+lead: players hearing a new piece silence what they have, and the piece before has ended by
+then); its first event names the new ``piece``, and so does the status, which tells how far the
+piece has come (``piece_events`` of ``piece_cap``) at its start and every
+``PROGRESS_EVENTS`` events. The event that ends a phrase or the piece says so (``end``).
 Generation runs ahead in a process of its own (:mod:`playbach.live.ahead`). MQTT runs in paho's
 network thread, which only decodes controls (a primer's events too) and queues them.
 """
@@ -32,6 +38,9 @@ LEAD_MS = 200  # how long before its moment an event is published: WiFi's p99 de
 PREPARE = 0.001  # seconds: an event is taken and encoded this long before it is published,
 # and the rest of that time is spent awake
 STATUS_QOS = 1  # the status is retained and must not be lost; events are fire-and-forget
+PIECE_EVENTS = 256  # the cap on a piece's events: beyond Bach's chorales (30-250 events)
+BREATH = 4  # beats of silence between pieces (a bar)
+PROGRESS_EVENTS = 16  # the status tells how far the piece has come every this many events
 _SHUTDOWN = object()  # queued by stop(): leave the playback loop
 
 
@@ -39,22 +48,27 @@ class LiveServer:
     """Plays ``composer``'s music after ``primer`` to a paho ``client`` under ``prefix``."""
 
     def __init__(self, composer, primer, client, prefix=protocol.DEFAULT_PREFIX, bpm=100.0,
-                 limit=None, recorder=None, lead_ms=LEAD_MS):
+                 limit=None, recorder=None, lead_ms=LEAD_MS, piece_events=PIECE_EVENTS,
+                 breath=BREATH):
+        """``piece_events``: the cap on a piece's events, 0 for one piece that never ends (the
+        model never let end it); ``breath``: beats of silence between pieces."""
         self.composer, self.primer, self.client, self.prefix = composer, primer, client, prefix
         self.bpm, self.limit, self.recorder, self.lead_ms = bpm, limit, recorder, lead_ms
+        self.piece_cap, self.breath = piece_events, breath
         self.seed = composer.seed
         self.settings = {name: getattr(composer.generator, name) for name in SETTINGS}
         self.state = "playing"
         self.seq = 0  # never reset while the process lives, so devices can count what they missed
         self.piece = self.from_seq = 1  # the seq of the piece's first event; of the settings'
+        self.piece_events = 0  # events of the piece published
         self.invalid_controls = 0
         self.controls = queue.Queue()
-        self.ahead = Ahead(composer, primer)
+        self.ahead = Ahead(composer, primer, piece_events=piece_events or None)
         self.clock = Clock(bpm, time.monotonic())
         self.connected = False  # once connected; playback waits for that, then plays on
         self.fresh = True  # the next event starts playback: waiting for it is not lateness
-        self.published = deque()  # (at, timed event) published, perhaps not sounded yet
-        self.replay = deque()  # timed events a pause cancelled: published again on play
+        self.published = deque()  # (at, Ready, piece before it) published, not sounded yet
+        self.replay = deque()  # Ready events a pause cancelled: published again on play
         # Unix time is the monotonic clock plus this, fixed at start: the players' clocks follow
         # the server's, so it must not step while it runs.
         self.wall_ns = time.time_ns() - time.monotonic_ns()
@@ -138,8 +152,8 @@ class LiveServer:
             wait = self._deadline() - PREPARE - time.monotonic()
             if wait > 0:
                 return self._apply_waiting(wait)
-        timed = self.replay.popleft() if self.replay else self.ahead.take(TAKE_TIMEOUT)
-        if timed is None:
+        ready = self.replay.popleft() if self.replay else self.ahead.take(TAKE_TIMEOUT)
+        if ready is None:
             return self._apply_waiting(0)
         now = time.monotonic()
         late = now - self._deadline()
@@ -148,8 +162,11 @@ class LiveServer:
                 log.warning("event %d is %.0f ms late (generation fell behind)", self.seq + 1,
                             1000 * late)
             self.clock.restart(now + self.lead_ms / 1000)
-        self._publish(timed)
-        self.clock.advance(timed.beats)
+        self._publish(ready)
+        self.clock.advance(ready.timed.beats)
+        if ready.timed.piece_end:  # a breath, and the players done with the piece, before the next
+            self.clock.restart(self.clock.due + max(
+                protocol.beats_to_ms(self.breath, self.bpm), self.lead_ms) / 1000)
         self.fresh = False
         return True
 
@@ -194,7 +211,10 @@ class LiveServer:
             self.state, self.fresh = "playing", True
         elif command == "pause" and self.state == "playing":
             self.state = "paused"
-            self.replay.extendleft(reversed([timed for _, timed in self._cancel()]))
+            cancelled = self._cancel()
+            if cancelled:  # the piece as it was before them: they will be published again
+                self.piece, self.primer, self.piece_events = cancelled[0][2]
+            self.replay.extendleft(reversed([ready for _, ready, _ in cancelled]))
         elif command == "stop":
             self.state = "stopped"
             self._new_piece(self.primer)  # play starts the piece over
@@ -223,11 +243,12 @@ class LiveServer:
         self._cancel()
         self.replay.clear()
         self.piece = self.from_seq = self.seq + 1
+        self.piece_events = 0
         self.fresh = True
 
     def _cancel(self):
         """Forget the events published that have not sounded yet, as the players do; return
-        them as ``(at, timed)``."""
+        them as ``(at, ready, piece before it)``."""
         now = self._unix_us() // 1000
         if self.recorder:
             self.recorder.cut(now)
@@ -241,14 +262,22 @@ class LiveServer:
         while self.published and self.published[0][0] <= now:
             self.published.popleft()
 
-    def _publish(self, timed):
-        """Publish ``timed`` (event and voice moves) at its deadline, each message stamped
-        with the moment it is handed to paho."""
+    def _publish(self, ready):
+        """Publish ``ready`` (event and voice moves) at its deadline, each message stamped
+        with the moment it is handed to paho; a new piece's first event, and every
+        PROGRESS_EVENTS events, the status too."""
+        before = (self.piece, self.primer, self.piece_events)
         self.seq += 1
-        at = self._at()
+        if ready.begins is not None:  # the piece before ended: this one begins
+            self.piece, self.primer, self.piece_events = self.seq, ready.begins, 0
+            log.info("a new piece from seq %d, after primer %s", self.seq, self.primer.name)
+        self.piece_events += 1
+        timed, at = ready.timed, self._at()
+        end = {"end": "piece"} if timed.piece_end else {"end": "phrase"} if timed.phrase_end \
+            else {}
         event = wire.message(protocol.EVENT, self.seq, timed.notes,
                              [self._ms(hold) for hold in timed.holds], timed.duration,
-                             timed.dynamic, self.bpm, at, 0, self.piece)
+                             timed.dynamic, self.bpm, at, 0, self.piece, **end)
         messages = [(protocol.events_topic(self.prefix), event)]
         for voice, note, hold in timed.moves:
             velocity = 0 if note is None else event["velocity"]
@@ -262,7 +291,13 @@ class LiveServer:
             message["sent_us"] = self._unix_us()
             self.client.publish(topic, json.dumps(message))
         self._sounded(event["sent_us"] // 1000)
-        self.published.append((at, timed))
+        self.published.append((at, ready, before))
+        if ready.begins is not None or self.piece_events % PROGRESS_EVENTS == 0:
+            self._publish_status()
+        if timed.piece_end:
+            log.info("the piece from seq %d ended after %d events%s", self.piece,
+                     self.piece_events, " (the cap)" if self.piece_events == self.piece_cap
+                     else "")
         if self.recorder:
             self.recorder.add(event)
         log.debug("%d %s", self.seq, protocol.format_event(timed.notes, timed.duration,
@@ -274,7 +309,8 @@ class LiveServer:
     def _settings(self):
         return dict(self.settings, model=self.composer.name, bpm=self.bpm, seed=self.seed,
                     primer=self.primer.name, invalid_controls=self.invalid_controls,
-                    piece=self.piece, from_seq=self.from_seq, lead_ms=self.lead_ms)
+                    piece=self.piece, piece_events=self.piece_events, piece_cap=self.piece_cap,
+                    from_seq=self.from_seq, lead_ms=self.lead_ms)
 
     def _status(self, state):
         return wire.encode(protocol.STATUS, state, seq=self.seq, **self._settings())

@@ -6,7 +6,9 @@
      17  F#3.C#4.E4.G#5   1    f   |.......o....o.....|..o...........o...............|  B:F#3 T:C#4
 
 ``o`` marks a note starting, ``|`` one still held (from ``holds_ms``), ``.`` a C. The voices
-that move follow (``B:`` bass ... ``S:`` soprano, ``-`` silence). An event's line is written at
+that move follow (``B:`` bass ... ``S:`` soprano, ``-`` silence), then where the event ends a
+phrase (``;``) or the piece (``|| end of the piece``); a new piece's first event comes after a
+line of its own (``=== a new piece, from seq 41 ===``). An event's line is written at
 the moment it sounds (``at``, put on this computer's clock as the players do, see
 :class:`playbach_player.ServerClock`), not when its message arrives; a pause, a stop or a new
 piece cancels the lines still waiting. Gaps in ``seq`` and tempo changes come with their event;
@@ -18,6 +20,7 @@ from playbach.live import wire
 from playbach_player import ServerClock, ticks_diff
 
 LOW, HIGH = 36, 84  # C2-C6: the piano roll's range; notes beyond show at its edges as < >
+ENDINGS = {"phrase": "  ;", "piece": "  || end of the piece"}  # an event's "end"
 
 
 class Watcher:
@@ -35,9 +38,12 @@ class Watcher:
         self.piece = None
         self.sounding = []  # (pitch, Unix ms when it stops)
         self.clock = ServerClock()
-        self.waiting = []  # [due (local µs), seq, lines, voices] of events not sounded yet
+        self.waiting = []  # [due (local µs), seq, lines, voices, piece, end] of events not
+        # sounded yet
         self.line_open = False  # an event line written, waiting for its voices
+        self.ending = ""  # written at the end of that line: where it ends a phrase or the piece
         self.last_written = None  # the seq of that line
+        self.piece_written = None  # the piece of that line
         self.malformed = 0  # messages it could not show, whatever the reason
 
     def topics(self):
@@ -78,11 +84,14 @@ class Watcher:
     def tick(self, now):
         """Write the lines of the events sounding by ``now`` (local µs)."""
         while self.waiting and ticks_diff(now, self.waiting[0][0]) >= 0 and not self.done:
-            _, seq, lines, voices = self.waiting.pop(0)
+            _, seq, lines, voices, piece, end = self.waiting.pop(0)
+            if self.piece_written is not None and piece != self.piece_written:
+                self._line("=== a new piece, from seq %d ===" % piece)
             for line in lines[:-1]:
                 self._line(line)
             self._line(lines[-1], keep_open=True)
-            self.last_written = seq
+            self.ending = ENDINGS.get(end, "")
+            self.last_written, self.piece_written = seq, piece
             self.out.write("".join(voices))
             self.out.flush()
             self.events += 1
@@ -99,7 +108,7 @@ class Watcher:
 
     def close(self):
         if self.line_open:
-            self.out.write("\n")
+            self.out.write(self.ending + "\n")
             self.line_open = False
         self.out.flush()
 
@@ -129,12 +138,13 @@ class Watcher:
             seq, event["token"], event["duration"], event["dynamic"] or "",
             piano_roll(event["notes"], held)))
         self.clock.add(event["sent_us"], now)
-        self.waiting.append([self.clock.local(at * 1000), seq, lines, []])
+        self.waiting.append([self.clock.local(at * 1000), seq, lines, [], event["piece"],
+                             event.get("end")])
 
     def _voice(self, move):
         shown = "  %s:%s" % (move["voice"][0].upper(),
                              "-" if move["note"] is None else move["name"])
-        for _, seq, _, voices in self.waiting:
+        for _, seq, _, voices, _, _ in self.waiting:
             if seq == move["seq"]:
                 voices.append(shown)
                 return
