@@ -8,6 +8,7 @@ import io
 import signal
 import subprocess
 import sys
+import time
 
 import playbach_protocol as protocol
 from playbach.engine import primer as primers
@@ -186,3 +187,44 @@ def test_watch_marks_phrase_ends_the_end_of_a_piece_and_the_next():
     assert lines[1].endswith("  ;") and lines[2].endswith("  || end of the piece")
     assert lines[3] == "=== a new piece, from seq 3 ==="
     assert lines[4].endswith("|") and lines[5].endswith("|")
+
+
+def test_pauses_across_piece_ends_keep_each_piece_whole(mosquitto, prefix):  # noqa: F811
+    """Paused now and then, pieces of three events and their breaths: what a pause cancelled
+    (the paused status says how much of the piece stands) comes again, in the piece it belonged
+    to, so each piece sounds its three events, the last its end, and is named by its first
+    event's seq."""
+    listener = Listener(mosquitto.host, mosquitto.port, prefix)
+    server = serve(SHIPPED_CARD, *broker_args(mosquitto, prefix), "--piece-events", 3,
+                   "--breath", 2)
+    control = protocol.control_topic(prefix)
+    try:
+        for wait in (0.25, 0.4, 0.15, 0.55, 0.3, 0.45, 0.2, 0.35):
+            seen = len(listener.events())
+            listener.wait_for(lambda l: len(l.events()) > seen + 1, "events")
+            time.sleep(wait)
+            listener.publish(control, "pause")
+            listener.wait_for(lambda l: l.statuses()[-1]["state"] == "paused", "paused")
+            listener.publish(control, "play")
+        seen = len(listener.events())
+        listener.wait_for(lambda l: len(l.events()) >= seen + 9, "three pieces more")
+    finally:
+        stderr = finish(server, signal.SIGTERM)
+        listener.close()
+    assert server.returncode == 0, stderr
+    sounded, pauses = [], 0
+    for topic, payload, _ in listener.messages:
+        if topic == protocol.status_topic(prefix):
+            status = protocol.decode(protocol.STATUS, payload)
+            if status["state"] == "paused":  # the piece as it stands: the rest was cancelled
+                pauses += 1
+                piece, kept = status["piece"], status["piece_events"]
+                sounded = [e for e in sounded if e["piece"] < piece] + \
+                    [e for e in sounded if e["piece"] == piece][:kept]
+        elif topic == protocol.events_topic(prefix):
+            sounded.append(protocol.decode(protocol.EVENT, payload))
+    whole = list(pieces_of(sounded).items())[:-1]  # the last may be cut short by the stop
+    assert len(whole) >= 8 and pauses == 8
+    for piece, events in whole:
+        assert events[0]["seq"] == piece
+        assert [e.get("end") for e in events] == [None, None, "piece"], (piece, events)
