@@ -228,3 +228,38 @@ def test_pauses_across_piece_ends_keep_each_piece_whole(mosquitto, prefix):  # n
     for piece, events in whole:
         assert events[0]["seq"] == piece
         assert [e.get("end") for e in events] == [None, None, "piece"], (piece, events)
+
+
+def test_a_new_piece_by_control_and_a_stop_play_on_in_pieces(mosquitto, prefix):  # noqa: F811
+    """``primer NAME`` starts a piece after that primer now; the pieces after it follow it in
+    the seed's order; ``stop`` then ``play`` starts the piece playing over, after its primer."""
+    shipped = Composer(model_file(SHIPPED_CARD)).primers
+    chosen = sorted(shipped)[3]
+    listener = Listener(mosquitto.host, mosquitto.port, prefix)
+    server = serve(SHIPPED_CARD, *broker_args(mosquitto, prefix), "--piece-events", 6,
+                   "--breath", 2)
+    control = protocol.control_topic(prefix)
+    try:
+        listener.wait_for(lambda l: len(l.events()) >= 3, "the first events")
+        listener.publish(control, "primer " + chosen)
+        listener.wait_for(lambda l: l.statuses()[-1]["primer"] == chosen, "the chosen primer")
+        chosen_piece = listener.statuses()[-1]["piece"]
+        listener.wait_for(lambda l: l.statuses()[-1]["piece"] > chosen_piece, "the piece after")
+        after = listener.statuses()[-1]
+        listener.publish(control, "stop")
+        listener.wait_for(lambda l: l.statuses()[-1]["state"] == "stopped", "stopped")
+        stopped = listener.statuses()[-1]
+        listener.publish(control, "play")
+        listener.wait_for(lambda l: l.events()[-1]["piece"] == stopped["piece"] and
+                          len(pieces_of(l.events())[stopped["piece"]]) >= 2, "played again")
+    finally:
+        stderr = finish(server, signal.SIGTERM)
+        listener.close()
+    assert server.returncode == 0, stderr
+    pieces = pieces_of(listener.events())
+    assert len(pieces[chosen_piece]) == 6 and pieces[chosen_piece][-1]["end"] == "piece"
+    assert after["piece"] == chosen_piece + 6
+    assert after["primer"] == next_primer(shipped, shipped[chosen], SEED).name
+    assert stopped["primer"] in (after["primer"], next_primer(shipped, shipped[after["primer"]],
+                                                              SEED).name)
+    assert stopped["piece_events"] == 0

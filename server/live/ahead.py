@@ -49,7 +49,7 @@ def next_primer(primers, current, seed):
         return current
     order = sorted(primers)
     random.Random(seed).shuffle(order)
-    following = order.index(current.name) + 1 if primers.get(current.name) is current else 0
+    following = order.index(current.name) + 1 if current.name in primers else 0
     return primers[order[following % len(order)]]
 
 
