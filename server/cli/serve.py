@@ -165,28 +165,21 @@ def start_page(args, composer):
         return None
 
 
-def lead_ms(text):
-    """argparse type of the lead: whole ms, 0-10000 (players take up to a minute)."""
-    value = int(text)
-    if not 0 <= value <= 10000:
-        raise argparse.ArgumentTypeError("%s: expected 0-10000 ms" % text)
-    return value
+def within(kind, low, high, unit):
+    """An argparse type: a ``kind`` (int, float) from ``low`` to ``high`` (None: no top)."""
+    def parse(text):
+        value = kind(text)
+        if value < low or high is not None and value > high:
+            raise argparse.ArgumentTypeError("%s: expected %s %s" % (
+                text, "%g or more" % low if high is None else "%g-%g" % (low, high), unit))
+        return value
+    parse.__name__ = kind.__name__  # argparse names it: "invalid float value: 'x'"
+    return parse
 
 
-def piece_events(text):
-    """argparse type of the cap on a piece: whole events, 0 or more (0: no end)."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("%s: expected 0 or more events" % text)
-    return value
-
-
-def beats(text):
-    """argparse type of a length in beats: 0-64."""
-    value = float(text)
-    if not 0 <= value <= 64:
-        raise argparse.ArgumentTypeError("%s: expected 0-64 beats" % text)
-    return value
+lead_ms = within(int, 0, 10000, "ms")  # whole ms (players take up to a minute)
+piece_events = within(int, 0, None, "events")  # the cap on a piece (0: no end)
+beats = within(float, 0, 64, "beats")  # the breath between pieces
 
 
 def check_embedded(args):
