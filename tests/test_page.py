@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -25,10 +26,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
+import playbach_player
 import playbach_protocol as protocol
 from conftest import free_port, wait_for_port
 from playbach.live import broker, page as web, wire
+from playbach.live.server import LEAD_MS
 from playbach.model.card import SHIPPED_CARD
+from test_choir import LEAD_US, _locals, stream
 from test_connection import connack
 from test_docker import CREDENTIALS, broker_folder, run_script  # noqa: F401 (a fixture)
 from test_serve import TIMEOUT, Listener, finish, serve, wait_for_log
@@ -44,40 +48,38 @@ SCHEDULE_TOLERANCE_MS = 5
 
 # --- without a browser -----------------------------------------------------------------------
 
-def test_the_clock_estimator_finds_the_offset_and_follows_drift_under_node():
-    # The page's own function, imported by Node as the browser imports it: a server clock
-    # 5 s behind the page's, delays of 1-120 ms (most near the fastest, a heavy tail).
+def test_the_page_clock_is_the_players_under_node(tmp_path):
+    """clock.js, imported by Node as the browser imports it, is the players' ServerClock: on a
+    stream through a WiFi-like link (a drift of 100 ppm, one message in five a second late, the
+    server's clock stepping back 5 s and on 0.1 s), its estimates equal CPython's to the µs, and
+    its constants are the player's."""
+    rng = random.Random(6)
+    messages = [(sent, arrived + (1_000_000 if rng.random() < 0.2 else 0), truth)
+                for sent, arrived, truth in stream(240, 100e-6, seed=6,
+                                                   steps=[(120, -5_000_000), (180, 100_000)])]
+    expected = list(_locals(messages))
+    plan = tmp_path / "clock.json"
+    plan.write_text(json.dumps([[sent, arrived] for sent, arrived, _ in messages]))
     script = """
-    import { offsetEstimator } from %s;
-    let seed = 7;
-    const random = () => (seed = (seed * 16807) %% 2147483647) / 2147483647;
-    const delay = () => 1 + 3 * random() + (random() < 0.1 ? 116 * random() : 0);
-    const out = {};
-    let observe = offsetEstimator(10000);
-    let estimate;
-    for (let t = 0; t < 20000; t += 50) estimate = observe(t + 5000 + delay(), t);
-    out.steady = estimate;
-    // The server's crystal runs 100 ppm fast for 10 minutes: its clock gains 60 ms.
-    observe = offsetEstimator(10000);
-    for (let t = 0; t < 600000; t += 50) estimate = observe(t + 5000 + delay(), t * 1.0001);
-    out.drifted = estimate;
-    // The route gets 30 ms slower for good: the old fastest is forgotten after the window.
-    observe = offsetEstimator(10000);
-    const later = [];
-    for (let t = 0; t < 30000; t += 50) {
-      estimate = observe(t + 5000 + delay() + (t >= 10000 ? 30 : 0), t);
-      if (t === 15000 || t === 20500) later.push(estimate);
+    import * as clock from %s;
+    import { readFileSync } from "node:fs";
+    const server = new clock.ServerClock();
+    const locals = [];
+    for (const [sent, arrived] of JSON.parse(readFileSync(%s, "utf8"))) {
+      server.add(sent, arrived);
+      locals.push(server.local(sent + %d));
     }
-    out.slower = later;
-    console.log(JSON.stringify(out));
-    """ % json.dumps((web.WEB / "clock.js").as_uri())
+    const constants = Object.fromEntries(
+      Object.entries(clock).filter(([, value]) => typeof value === "number"));
+    console.log(JSON.stringify({locals, constants}));
+    """ % (json.dumps((web.WEB / "clock.js").as_uri()), json.dumps(str(plan)), LEAD_US)
     result = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True,
                             text=True, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert 5001 <= out["steady"] < 5001.1  # the clock offset plus the fastest delay, ~1 ms
-    assert 5000 - 60 + 1 <= out["drifted"] < 5000 - 60 + 1 + 1.1  # within 1 ms of the drift
-    assert out["slower"][0] < 5002 and 5031 <= out["slower"][1] < 5031.1
+    assert out["locals"] == expected
+    assert out["constants"] == {name: getattr(playbach_player, name) for name in out["constants"]}
+    assert len(out["constants"]) == 9
 
 
 def get(port, path, headers=None, method="GET"):
@@ -273,14 +275,13 @@ def check_the_events_shown(page, listener):
 def scheduling_errors(page, listener):
     """For each note the page gave its organ in time, in ms: when it sounds (its AudioContext
     time, mapped to the page's clock through the browser's output timestamp) minus its ``at``
-    mapped through the page's own offset estimate, plus the playout delay (``mapped``); and
-    the same against the ``at`` paho saw (``true``): one clock on one machine, so this adds
-    the estimate's own error, the fastest network delay. Also the notes that came late."""
+    mapped through the page's own clock (``due``: the players' ServerClock); and the same
+    against the ``at`` paho saw (``true``): one clock on one machine, so this adds the clock's
+    own error, the fastest network delay. Also the notes that started late."""
     clock = page.page.evaluate("""() => {
         const stamp = playbach.organ.context.getOutputTimestamp();
         return {context: stamp.contextTime, performance: stamp.performanceTime,
-                origin: performance.timeOrigin, playout: playbach.playoutMs,
-                schedule: playbach.schedule}; }""")
+                origin: performance.timeOrigin, schedule: playbach.schedule}; }""")
     at = {event["seq"]: event["at"] for event in listener.events()}
     mapped, true, late = [], [], []
     for note in clock["schedule"]:
@@ -289,9 +290,13 @@ def scheduling_errors(page, listener):
             late.append(note["late"])
             continue
         sounds = clock["performance"] + 1000 * (note["start"] - clock["context"])
-        mapped.append(sounds - (note["at"] + note["offset"] + clock["playout"]))
-        true.append(clock["origin"] + sounds - (note["at"] + clock["playout"]))
+        mapped.append(sounds - note["due"])
+        true.append(clock["origin"] + sounds - note["at"])
     return mapped, true, late
+
+
+def field_shown(name):
+    return "document.querySelector('dd[data-field=%s]').textContent" % name
 
 
 def test_the_page_shows_plays_and_steers_playbach_serve(browser, tmp_path):
@@ -313,11 +318,16 @@ def test_the_page_shows_plays_and_steers_playbach_serve(browser, tmp_path):
             print("the page's notes minus their at (%s), over %d notes: median %.2f ms, "
                   "max |%.2f| ms" % (name, len(errors), statistics.median(errors),
                                     max(map(abs, errors))))
-        print("late: %d notes of %d" % (len(late), len(late) + len(mapped)))
+        print("started late: %d notes of %d; skipped as late: %d messages"
+              % (len(late), len(late) + len(mapped), page.state("counts.late")))
         assert max(map(abs, mapped)) <= SCHEDULE_TOLERANCE_MS
         # Once the estimate has seen the fastest messages: at their true at, within 5 ms.
         assert max(map(abs, true[len(true) // 2:])) <= SCHEDULE_TOLERANCE_MS
         assert len(late) <= 0.05 * len(mapped)
+        # The status, every field of its table: the lead the server publishes with among them.
+        page.wait("%s === '%d'" % (field_shown("lead_ms"), LEAD_MS), "the lead")
+        assert page.page.inner_text("dd[data-field=piece]") == str(
+            listener.statuses()[-1]["piece"])
 
         # One voice: the soprano's notes alone, from its own topic.
         page.page.select_option("#voice", "soprano")
@@ -345,13 +355,13 @@ def test_the_page_shows_plays_and_steers_playbach_serve(browser, tmp_path):
         listener.wait_for(lambda l: any(e["bpm"] == 300 for e in l.events()), "events at 300")
         controls = [json.loads(p) for t, p, _ in listener.messages if t == "playbach/control"]
         assert controls == [{"cmd": "tempo", "bpm": 300}]  # the refused ones never left
-        page.wait("document.querySelector('dd[data-field=bpm]').textContent === '300'",
-                  "the tempo shown")
+        page.wait("%s === '300'" % field_shown("bpm"), "the tempo shown")
+        first = min(e["seq"] for e in listener.events() if e["bpm"] == 300)
+        page.wait("%s === '%d'" % (field_shown("from_seq"), first), "from which seq")
 
         # The server's count of refused controls, shown.
         listener.publish("playbach/control", "tempo fast")
-        page.wait("document.querySelector('dd[data-field=invalid_controls]').textContent "
-                  "=== '1'", "invalid_controls 1")
+        page.wait("%s === '1'" % field_shown("invalid_controls"), "invalid_controls 1")
 
         if os.environ.get("PLAYBACH_SCREENSHOT"):  # at a tempo whose notes are wide enough
             page.page.set_viewport_size({"width": 860, "height": 940})  # to be named
@@ -362,33 +372,59 @@ def test_the_page_shows_plays_and_steers_playbach_serve(browser, tmp_path):
             time.sleep(9)
             page.page.screenshot(path=os.environ["PLAYBACH_SCREENSHOT"])
 
+        # Pause cancels what the page scheduled (at 1000 bpm a few events are always on their
+        # way, published a lead ahead) and silences what sounds.
+        page.page.fill("#tempo", "1000")
+        page.page.press("#tempo", "Enter")
+        page.wait("%s === '1000'" % field_shown("bpm"), "the tempo 1000")
+        page.wait("playbach.pending() >= 2", "notes scheduled ahead")
+        cancelled = page.state("counts.cancelled")
         page.page.click("button[data-command=pause]")
         listener.wait_for(lambda l: l.statuses()[-1]["state"] == "paused", "paused")
-        page.wait("document.querySelector('dd[data-field=state]').textContent === 'paused'",
-                  "the state shown")
+        page.wait("%s === 'paused'" % field_shown("state"), "the state shown")
         paused_at = len(listener.events())
         time.sleep(0.5)
         assert len(listener.events()) == paused_at
         assert page.page.evaluate("playbach.organ.sounding.size") == 0  # silenced
+        assert page.state("pending()") == 0
+        now_cancelled = page.state("counts.cancelled")
+        print("pause cancelled %d notes scheduled" % (now_cancelled - cancelled))
+        assert now_cancelled > cancelled
+        assert page.page.inner_text("dd[data-count=cancelled]") == str(now_cancelled)
         page.page.click("button[data-command=play]")
         listener.wait_for(lambda l: len(l.events()) > paused_at + 3, "events after play")
 
-        # Bad messages on the page's topics (last: the listener would not decode them either)
-        # are counted and shown, and the stream goes on.
+        # Bad messages on the page's topics are refused as the players refuse them (the
+        # wire's tables, read by the page from settings.json), counted and shown, and the
+        # stream goes on. Each says what is wrong as the protocol says it (JSON for repr).
         received = page.state("received")
+        event = dict(listener.events()[-1])
+        voice = dict(listener.voices()[-1])
         bad = [("events", b"not json"), ("events", b"[1, 2]"), ("events", b"\xff\xfe"),
                ("events", b"[" * 100000 + b"]" * 100000),
-               ("events", json.dumps({"seq": 1, "notes": [60], "holds_ms": []})),
-               ("voice/alto", json.dumps({"seq": 1, "voice": "alto", "note": 200, "velocity": 80,
-                                          "ms": 100, "at": 1})),
-               ("status", json.dumps({"state": None}))]
+               ("events", json.dumps(dict(event, v=1))),
+               ("events", json.dumps(dict(event, holds_ms=[]))),
+               ("events", json.dumps(dict(event, velocity=300))),
+               ("events", json.dumps({k: v for k, v in event.items() if k != "sent_us"})),
+               ("voice/alto", json.dumps(dict(voice, note=200))),
+               ("status", json.dumps({"v": protocol.SCHEMA_VERSION, "state": "dancing"}))]
         for topic, payload in bad:
             listener.publish("playbach/" + topic, payload, qos=0)
         page.wait("playbach.ignored === %d" % len(bad), "the bad messages counted")
         page.wait("playbach.received > %d + 5" % received, "events after them")
+        refusals = page.state("refusals")[-len(bad):]
+        tables = {"events": protocol.EVENT, "voice/alto": protocol.VOICE,
+                  "status": protocol.STATUS}
+        for (topic, payload), refusal in zip(bad, refusals):
+            with pytest.raises(ValueError) as refused:
+                protocol.decode(tables[topic], payload)
+            said = str(refused.value).replace("None", "null").replace("'dancing'", '"dancing"')
+            if "not JSON" not in said:
+                assert refusal == "playbach/%s: %s" % (topic, said)
+        assert refusals[0] == 'playbach/events: bad event payload: not JSON: "not json"'
         assert page.page.inner_text("#ignored") == (
-            "Ignored 7 bad messages (last: playbach/status: bad field 'state': null, expected "
-            "a state)")
+            "Ignored 10 bad messages (last: playbach/status: bad status field 'state': "
+            '"dancing", expected one of playing paused stopped offline)')
 
         # Nothing from elsewhere: the page's files, its settings, the broker (and MQTT.js's
         # timer worker, made in the page from a blob).

@@ -3,10 +3,12 @@
 The files in ``web/`` (the page, its scripts and style, and MQTT.js's browser build, vendored
 with its licence) are served as they are: no build step, nothing fetched from elsewhere.
 ``settings.json`` tells the page what only the server knows: where the broker's websockets
-listener is, the topic prefix, the controls and their ranges (the server's table) and the
-primers. The page then talks to the broker, not to this server: it subscribes over MQTT over
-WebSockets and publishes controls, so it works with any broker that has a websockets listener
-(the embedded one, mosquitto with ``protocol websockets``).
+listener is, the topic prefix, the controls and their ranges (the server's table), the payload
+tables of the wire (shared/playbach_protocol.py: the page's decoder reads them, so a field added
+there is checked and shown without a change to the page) and the primers. The page then talks
+to the broker, not to this server: it subscribes over MQTT over WebSockets and publishes
+controls, so it works with any broker that has a websockets listener (the embedded one,
+mosquitto with ``protocol websockets``).
 """
 import gzip
 import hashlib
@@ -45,13 +47,34 @@ def controls():
             for command, spec in wire.CONTROLS.items()}
 
 
+def payloads():
+    """The wire's payload tables as the page's decoder reads them: the limits checked before
+    parsing, and for ``event``, ``voice`` and ``status`` their fields in order, each
+    ``{"name", "kind", "min", "max", "source"}``: ``kind`` as the table names it ("integer",
+    "number", "integer or null", "text", "notes", "integer per note") or "one of" with its
+    ``values``; ``source`` "sent", "optional" or "derived" (the page checks a derived field's
+    kind and range; deriving it again is the players' work)."""
+    def spec(name, kind, low, high, source):
+        field = {"name": name, "kind": kind, "min": low, "max": high,
+                 "source": "derived" if callable(source) else source}
+        if isinstance(kind, tuple):
+            field.update(kind="one of", values=list(kind))
+        return field
+
+    return {"limits": {"payload": protocol.MAX_PAYLOAD, "brackets": protocol.MAX_BRACKETS,
+                       "notes": protocol.MAX_NOTES},
+            "tables": {what: [spec(*field) for field in fields]
+                       for what, fields in (protocol.EVENT, protocol.VOICE, protocol.STATUS)}}
+
+
 def settings(prefix=protocol.DEFAULT_PREFIX, ws_port=WS_PORT, ws_url=None, primers=()):
-    """What the page is told, as served at ``/settings.json``: the broker's websockets address
-    (``url``; else ``port`` on the page's own host; neither: none known), the topic prefix, the
-    controls (:func:`controls`) and the names of the shipped primers."""
+    """What the page is told, as served at ``/settings.json``: the schema version, the broker's
+    websockets address (``url``; else ``port`` on the page's own host; neither: none known),
+    the topic prefix, the controls (:func:`controls`), the payload tables (:func:`payloads`)
+    and the names of the shipped primers."""
     return {"v": protocol.SCHEMA_VERSION, "prefix": prefix,
             "broker": {"url": ws_url or None, "port": None if ws_url else ws_port or None},
-            "controls": controls(), "primers": sorted(primers)}
+            "controls": controls(), "wire": payloads(), "primers": sorted(primers)}
 
 
 def page_address(host, port):

@@ -1,12 +1,12 @@
 // A small organ on Web Audio: one oscillator per note with a drawbar-like wave, started and
 // stopped on the AudioContext's clock at moments given on the page's clock (performance.now()).
+import { LATE_MS } from "./clock.js";
 
 // Partials 1-8 of the wave (drawbars 8', 4', 2 2/3', 2' and a little 1'): a church-ish flue.
 const PARTIALS = [0, 1, 0.55, 0.3, 0.22, 0, 0.08, 0, 0.06];
 const ATTACK_S = 0.008; // an organ pipe speaks quickly: no click, no swell
 const RELEASE_S = 0.03;
 const LEVEL = 0.16; // per note at velocity 127: four voices and a doubled note stay below 1
-export const LATE_MS = 250; // a note this late is skipped, as the boards skip stale messages
 
 export class Organ {
   constructor() {

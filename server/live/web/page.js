@@ -1,18 +1,15 @@
 // playbach in a browser: subscribes to the stream over MQTT over WebSockets (MQTT.js, loaded
 // before this as the global `mqtt`), draws the piano roll, plays the notes on the page's organ
-// at their `at`, and publishes controls. What only the server knows (the broker's websockets
-// address, the topic prefix, the controls and their ranges, the primers) comes from
-// settings.json, served beside this file by `playbach serve`.
-import { offsetEstimator } from "./clock.js";
+// at their `at` (put on the page's clock as the players put it on theirs), and publishes
+// controls. What only the server knows (the broker's websockets address, the topic prefix, the
+// controls and their ranges, the wire's payload tables, the primers) comes from settings.json,
+// served beside this file by `playbach serve`.
+import { AHEAD_US, LATE_MS, ServerClock } from "./clock.js";
 import { Organ } from "./organ.js";
 import { Roll } from "./roll.js";
 
 const VOICES = ["bass", "tenor", "alto", "soprano"];
 const NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
-// Today the server publishes each event at its `at`: the page sounds it this much later, so
-// that the network's jitter and the audio output's latency do not make it late. Once events
-// are published ahead of their `at` (issue 14's lead), this goes to 0.
-const PLAYOUT_MS = 150;
 const REWIND = 100; // as the devices: a seq this far below the last one: the server started over
 const EVENTS_SHOWN = 30;
 const KEPT = 4000; // schedule entries, and notes waiting for their voice, kept for inspection
@@ -24,10 +21,20 @@ const FIELDS = [
   ["top_p", "Top-p"],
   ["seed", "Seed (a new piece)"],
 ];
-const FALLBACK = { prefix: "playbach", broker: { url: null, port: 9001 }, controls: {}, primers: [] };
+// The status fields shown, by name; a field the page does not know is shown under its own name
+// (the status table says which there are). The events list shows the seq as it goes.
+const LABELS = {
+  state: "State", piece: "Piece", primer: "Piece after", bpm: "Tempo", temperature: "Temperature",
+  top_k: "Top-k", top_p: "Top-p", seed: "Seed", lead_ms: "Lead (ms)", from_seq: "Settings from seq",
+  invalid_controls: "Refused controls", model: "Model",
+};
+const UNSHOWN = ["seq"];
+// What happened on this page, shown beside the status.
+const COUNTS = { late: "Late, skipped", cancelled: "Notes cancelled" };
+const FALLBACK = { prefix: "playbach", broker: { url: null, port: 9001 }, controls: {}, wire: null, primers: [] };
 
 const organ = new Organ();
-const observeOffset = offsetEstimator();
+const clock = new ServerClock();
 const voiced = new Map(); // "seq:note" -> {voice, drawn}: an event and its voice messages meet here
 const $ = (selector) => document.querySelector(selector);
 
@@ -37,14 +44,19 @@ const state = {
   client: null,
   status: null,
   lastSeq: null,
-  offset: null, // ms: add to a server time (Unix ms) for the page's clock (performance.now())
-  playoutMs: PLAYOUT_MS,
+  piece: null,
+  clock, // the server's clock on the page's (µs): ServerClock, as the players have it
   received: 0,
   ignored: 0,
+  refusals: [], // why the last bad messages were ignored: "topic: reason"
+  counts: { late: 0, cancelled: 0 }, // messages skipped as late; notes cancelled
   gaps: [], // "missed 3 events (seq 41-43)", one a gap
-  // Each note given to the organ: its event's seq and `at`, the offset it was mapped with,
-  // when it starts and ends (AudioContext s) and how late it came (ms, 0: in time).
+  // Each note given to the organ: its event's seq and `at`, `due` (`at` on the page's clock,
+  // ms), when it starts and ends (AudioContext s), how late it started (ms, 0: in time) and
+  // whether it was cancelled before it started.
   schedule: [],
+  /** How many notes are scheduled and not started yet. */
+  pending: () => (organ.context ? state.schedule.filter((n) => !n.cancelled && n.start > organ.context.currentTime).length : 0),
   organ,
 };
 window.playbach = state;
@@ -56,84 +68,130 @@ function noteName(midi) {
   return NOTE_NAMES[midi % 12] + (Math.floor(midi / 12) - 1);
 }
 
-// --- payloads: checked before use; a bad one is counted and shown, never thrown further ---
+// --- payloads: checked by the wire's tables (settings.json), as the players check them; a bad
+// one is counted and shown, never thrown further ---
 
-function field(message, name, ok, expected) {
-  if (!ok(message[name])) throw new Error(`bad field '${name}': ${JSON.stringify(message[name])}, expected ${expected}`);
-  return message[name];
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const shown = (value) => (value === undefined ? "null" : JSON.stringify(value).slice(0, 40)); // as Python's %.40r
+
+/** The message in `payload` (bytes) of table `what`, checked as shared/playbach_protocol.py
+ *  checks it (its size, nesting, schema version, each field); an Error naming what is wrong. */
+function decode(what, payload) {
+  const wire = state.settings.wire;
+  if (!wire) throw new Error("no payload tables: settings.json did not load (reload the page)");
+  const { limits } = wire;
+  if (payload.length > limits.payload) throw new Error(`bad ${what} payload: ${payload.length} bytes, more than ${limits.payload}`);
+  let text;
+  try {
+    text = utf8.decode(payload);
+  } catch (error) {
+    throw new Error(`bad ${what} payload: not UTF-8 text`);
+  }
+  if ((text.match(/[{[]/g) || []).length > limits.brackets) throw new Error(`bad ${what} payload: over ${limits.brackets} brackets`);
+  let message;
+  try {
+    message = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`bad ${what} payload: not JSON: ${shown(text)}`);
+  }
+  if (typeof message !== "object" || message === null || Array.isArray(message)) throw new Error(`bad ${what} payload: expected a JSON object`);
+  if (message.v !== state.settings.v) {
+    throw new Error(`bad ${what} payload: schema version ${shown(message.v)}, expected ${state.settings.v} (update the server and the players together)`);
+  }
+  const fields = wire.tables[what];
+  for (const field of fields.filter((f) => f.source !== "derived")) {
+    if (field.name in message) check(what, field, message[field.name], message.notes, limits);
+    else if (field.source === "sent") throw new Error(`bad ${what} payload: no field '${field.name}'`);
+  }
+  for (const field of fields.filter((f) => f.source === "derived")) check(what, field, message[field.name], message.notes, limits);
+  return message;
 }
-const integer = (low, high) => (v) => Number.isInteger(v) && v >= low && v <= high;
-const MAX_MS = 2 ** 31;
 
-const check = {
-  event(m) {
-    field(m, "seq", integer(0, Number.MAX_SAFE_INTEGER), "an integer >= 0");
-    field(m, "notes", (v) => Array.isArray(v) && v.every(integer(0, 127)), "MIDI notes 0-127");
-    field(m, "holds_ms", (v) => Array.isArray(v) && v.length === m.notes.length && v.every(integer(0, MAX_MS)), "one length in ms per note");
-    field(m, "velocity", integer(0, 127), "0-127");
-    field(m, "at", integer(0, Number.MAX_SAFE_INTEGER), "Unix ms");
-    field(m, "sent_us", integer(0, Number.MAX_SAFE_INTEGER), "Unix µs");
-    return m;
-  },
-  voice(m) {
-    field(m, "seq", integer(0, Number.MAX_SAFE_INTEGER), "an integer >= 0");
-    field(m, "voice", (v) => VOICES.includes(v), VOICES.join(" "));
-    field(m, "note", (v) => v === null || integer(0, 127)(v), "null or 0-127");
-    field(m, "velocity", integer(0, 127), "0-127");
-    field(m, "ms", integer(0, MAX_MS), "ms");
-    field(m, "at", integer(0, Number.MAX_SAFE_INTEGER), "Unix ms");
-    return m;
-  },
-  status(m) {
-    field(m, "state", (v) => typeof v === "string", "a state");
-    return m;
-  },
-};
+/** `value` of `field`, if of its kind within its range; else an Error naming the field. */
+function check(what, field, value, notes, limits) {
+  const { kind, min, max } = field;
+  const within = (v, integer) => typeof v === "number" && (!integer || Number.isInteger(v)) && (min === null || v >= min) && (max === null || v <= max);
+  const range = min === null ? "" : ` ${min}-${max}`;
+  let good;
+  let expected;
+  if (kind === "notes" || kind === "integer per note") {
+    const size = kind === "notes" ? limits.notes : notes.length;
+    good = Array.isArray(value) && (kind === "notes" ? value.length <= size : value.length === size) && value.every((v) => within(v, true));
+    expected = `${kind === "notes" ? "up to " : ""}${size} integers ${min}-${max}`;
+  } else if (kind === "one of") {
+    good = field.values.includes(value);
+    expected = `one of ${field.values.map(String).join(" ")}`;
+  } else if (kind === "text") {
+    good = typeof value === "string" && value !== "";
+    expected = "text";
+  } else if (kind === "integer" || kind === "number" || kind === "integer or null") {
+    good = within(value, kind !== "number") || (kind === "integer or null" && value === null);
+    expected = (kind === "number" ? "a number" : "an integer") + range;
+  } else {
+    throw new Error(`bad ${what} field '${field.name}': of a kind this page does not know (${kind}): reload it`);
+  }
+  if (!good) throw new Error(`bad ${what} field '${field.name}': ${shown(value)}, expected ${expected}`);
+}
+
+/** `message` (an event or a voice), if it sounds within a minute of being sent. */
+function timely(what, message) {
+  if (!(Math.abs(message.at * 1000 - message.sent_us) < AHEAD_US)) {
+    throw new Error(`bad ${what} field 'at': ${message.at}, over a minute from 'sent_us'`);
+  }
+  return message;
+}
 
 function onMessage(topic, payload) {
   const arrival = performance.now();
   try {
-    const message = JSON.parse(new TextDecoder().decode(payload));
-    if (typeof message !== "object" || message === null) throw new Error("not a JSON object");
-    if (topic === topics.events) onEvent(check.event(message), arrival);
-    else if (topic.startsWith(topics.voice)) onVoice(check.voice(message));
-    else if (topic === topics.status) onStatus(check.status(message));
+    if (topic === topics.events) onEvent(timely("event", decode("event", payload)), arrival);
+    else if (topic.startsWith(topics.voice)) onVoice(timely("voice", decode("voice", payload)), arrival);
+    else if (topic === topics.status) onStatus(decode("status", payload));
   } catch (error) {
     state.ignored += 1;
+    state.refusals.push(`${topic}: ${error.message}`);
+    if (state.refusals.length > EVENTS_SHOWN) state.refusals.shift();
     const line = $("#ignored");
     line.hidden = false;
     line.textContent = `Ignored ${state.ignored} bad message${state.ignored > 1 ? "s" : ""} (last: ${topic}: ${error.message})`;
   }
 }
 
-// --- the stream ---
+// --- the stream: each message put on the page's clock and played there, as the players do
+// (shared/playbach_player.py, Player) ---
 
 function onEvent(event, arrival) {
-  if (!inSequence(event.seq)) return;
+  const order = inSequence(event.seq);
+  if (order.repeated) return;
   state.received += 1;
-  // The server's clock, from when each message left it (issue 14).
-  state.offset = observeOffset(arrival, event.sent_us / 1000);
-  const start = event.at + state.offset + PLAYOUT_MS;
+  if (order.restarted) clock.restart(); // a new server: a clock of its own
+  if (!samePiece(event.piece, order.restarted, event.notes.length)) return;
+  clock.add(event.sent_us, Math.round(arrival * 1000));
+  const start = clock.local(event.at * 1000) / 1000; // on the page's clock, ms
+  if (order.gap) roll.gap(start, order.gap);
+  const late = arrival - start > LATE_MS;
+  if (late) count("late");
   event.notes.forEach((note, i) => {
     const meeting = meet(event.seq, note);
     const end = start + event.holds_ms[i];
     meeting.drawn = { note, name: noteName(note), voice: meeting.voice, start, end };
     roll.add(meeting.drawn);
-    if (chosenVoice() === "all") sound(event.seq, note, event.velocity, event.at, start, end);
+    if (!late && chosenVoice() === "all") sound(event.seq, note, event.velocity, event.at, start, end);
   });
   listEvent(event);
 }
 
-function onVoice(message) {
+function onVoice(message, arrival) {
   if (message.note === null) return; // a voice falling silent: its note ends on its own
   const voice = VOICES.indexOf(message.voice);
   const meeting = meet(message.seq, message.note);
   meeting.voice = voice;
   if (meeting.drawn) meeting.drawn.voice = voice;
-  if (chosenVoice() === message.voice && state.offset !== null) {
-    const start = message.at + state.offset + PLAYOUT_MS;
-    sound(message.seq, message.note, message.velocity, message.at, start, start + message.ms);
-  }
+  // Its event, on the events topic, came first and set the clock and the piece.
+  if (chosenVoice() !== message.voice || !clock.line || message.piece !== state.piece) return;
+  const start = clock.local(message.at * 1000) / 1000;
+  if (arrival - start > LATE_MS) count("late");
+  else sound(message.seq, message.note, message.velocity, message.at, start, start + message.ms);
 }
 
 /** The meeting place of an event's note and the voice message for it, whichever comes first. */
@@ -148,28 +206,67 @@ function meet(seq, note) {
   return meeting;
 }
 
-function sound(seq, note, velocity, at, start, end) {
-  const heard = organ.play(note, velocity, start, end);
+function sound(seq, note, velocity, at, due, end) {
+  const heard = organ.play(note, velocity, due, end);
   if (!heard) return;
-  state.schedule.push({ seq, note, at, offset: state.offset, ...heard });
+  state.schedule.push({ seq, note, at, due, ...heard, cancelled: false });
   if (state.schedule.length > KEPT) state.schedule.splice(0, state.schedule.length - KEPT);
 }
 
-/** Whether to take event `seq`: not a repeat. Says so when events were missed. */
+/** Cancel every note scheduled and silence those sounding (pause, stop, a new piece, offline,
+ *  the broker lost, another voice chosen), as the players do. */
+function cancel() {
+  if (organ.context) {
+    const now = organ.context.currentTime;
+    for (const note of state.schedule) {
+      if (!note.cancelled && note.start > now) {
+        note.cancelled = true;
+        state.counts.cancelled += 1;
+      }
+    }
+  }
+  organ.silence();
+  if (roll) roll.cancel(performance.now());
+  count();
+}
+
+function count(what) {
+  if (what) state.counts[what] += 1;
+  for (const cell of document.querySelectorAll("dd[data-count]")) cell.textContent = String(state.counts[cell.dataset.count]);
+}
+
+/** Whether a message of `piece` is to be played: a new piece cancels what the one before
+ *  scheduled; the piece before, heard after the new one, is dropped (its notes cancelled). */
+function samePiece(piece, restarted, notes) {
+  if (state.piece !== null && piece !== state.piece) {
+    if (piece < state.piece && !restarted) {
+      state.counts.cancelled += notes;
+      count();
+      return false;
+    }
+    cancel();
+  }
+  state.piece = piece;
+  return true;
+}
+
+/** What event `seq` is: a repeat, the first of a server that started over, or after a gap
+ *  (the text saying so); the gap is listed. */
 function inSequence(seq) {
   const last = state.lastSeq;
-  if (last !== null && seq <= last && seq > last - REWIND) return false;
-  if (last !== null && seq <= last - REWIND) {
+  const restarted = last !== null && seq <= last - REWIND;
+  if (last !== null && seq <= last && !restarted) return { repeated: true };
+  let gap = null;
+  if (restarted) {
     listLine("restart", `The server started over (seq ${seq} after ${last})`);
   } else if (last !== null && seq > last + 1) {
     const missed = seq - last - 1;
-    const text = missed === 1 ? `missed 1 event (seq ${last + 1})` : `missed ${missed} events (seq ${last + 1}-${seq - 1})`;
-    state.gaps.push(text);
-    listLine("gap", text[0].toUpperCase() + text.slice(1));
-    roll.gap(performance.now() + PLAYOUT_MS, text);
+    gap = missed === 1 ? `missed 1 event (seq ${last + 1})` : `missed ${missed} events (seq ${last + 1}-${seq - 1})`;
+    state.gaps.push(gap);
+    listLine("gap", gap[0].toUpperCase() + gap.slice(1));
   }
   state.lastSeq = seq;
-  return true;
+  return { restarted, gap };
 }
 
 function listEvent(event) {
@@ -202,17 +299,37 @@ function prepend(item) {
   while (list.children.length > EVENTS_SHOWN) list.lastElementChild.remove();
 }
 
+/** A row in the status for each field of the wire's status table, and for the page's counts. */
+function setUpStatus(fields) {
+  const list = $("#status");
+  const row = (label, attribute, name) => {
+    const cell = element("dd", { textContent: "–" });
+    cell.dataset[attribute] = name;
+    const item = element("div");
+    item.append(element("dt", { textContent: label }), cell);
+    list.append(item);
+  };
+  for (const { name } of fields) {
+    const label = LABELS[name] || name[0].toUpperCase() + name.slice(1).replaceAll("_", " ");
+    if (!UNSHOWN.includes(name)) row(label, "field", name);
+  }
+  for (const [name, label] of Object.entries(COUNTS)) row(label, "count", name);
+  count();
+}
+
 function onStatus(status) {
   state.status = status;
   for (const cell of document.querySelectorAll("dd[data-field]")) {
     const value = status[cell.dataset.field];
     cell.textContent = value === undefined || value === null ? "–" : String(value);
   }
+  const piece = status.piece ?? null;
+  if (status.state !== "playing" || (state.piece !== null && piece !== null && piece !== state.piece)) cancel();
+  if (piece !== null) state.piece = piece;
   for (const [command, name] of [["tempo", "bpm"], ["temperature", "temperature"], ["top_p", "top_p"], ["seed", "seed"]]) {
     const input = $(`#${command}`);
     if (input && status[name] !== undefined) input.placeholder = String(status[name]);
   }
-  if (status.state !== "playing") organ.silence();
 }
 
 function chosenVoice() {
@@ -400,6 +517,7 @@ function connect() {
     connection(`${url}: ${failure}${/auth/i.test(failure) ? " (check the user and password under Broker)" : ""}`);
   });
   client.on("close", () => {
+    cancel();
     if (!failure) connection(`Lost the broker at ${url}; reconnecting… (is its websockets listener on?)`);
   });
   client.on("message", onMessage);
@@ -422,11 +540,14 @@ async function loadSettings() {
 function setUpSound() {
   const button = $("#sound");
   button.addEventListener("click", async () => {
-    if (organ.running) await organ.stop();
+    if (organ.running) {
+      cancel();
+      await organ.stop();
+    }
     else await organ.start();
     button.setAttribute("aria-pressed", String(organ.running));
   });
-  $("#voice").addEventListener("change", () => organ.silence());
+  $("#voice").addEventListener("change", cancel);
 }
 
 function frame() {
@@ -442,6 +563,7 @@ async function start() {
     control: `${prefix}/control`,
   };
   roll = new Roll($("#roll"));
+  setUpStatus(state.settings.wire ? state.settings.wire.tables.status : []);
   const primers = $("#primer");
   for (const name of state.settings.primers) primers.append(new Option(name, name));
   setUpControls(state.settings.controls);

@@ -27,6 +27,11 @@ export class Roll {
     this.gaps.push({ at, text });
   }
 
+  /** Forget the notes that were to start after `now`: they were cancelled. */
+  cancel(now) {
+    this.notes = this.notes.filter((n) => n.start <= now);
+  }
+
   draw(now) {
     const canvas = this.canvas;
     const ratio = window.devicePixelRatio || 1;
