@@ -102,6 +102,12 @@ def test_the_page_server_serves_the_files_and_the_settings_from_the_one_table():
         served = json.loads(body)
         assert served["prefix"] == "own" and served["broker"] == {"url": None, "port": 9101}
         assert served["primers"] == ["bwv110.7", "bwv2.6"]
+        for what, fields in (protocol.EVENT, protocol.VOICE, protocol.STATUS):  # the wire's
+            assert [f["name"] for f in served["wire"]["tables"][what]] == [f[0] for f in fields]
+        assert served["wire"]["tables"]["voice"][1] == {
+            "name": "voice", "kind": "one of", "values": list(protocol.VOICES), "min": None,
+            "max": None, "source": "sent"}
+        assert served["wire"]["limits"]["payload"] == protocol.MAX_PAYLOAD
         assert served["controls"]["tempo"] == {"argument": "bpm", "kind": "number",
                                                "min": protocol.MIN_BPM, "max": protocol.MAX_BPM}
         assert served["controls"]["seed"]["kind"] == "integer"
@@ -444,6 +450,26 @@ def test_the_page_shows_plays_and_steers_playbach_serve(browser, tmp_path):
         log = finish(server, signal.SIGTERM)
     assert server.returncode == 0, log
     assert "the page: http://127.0.0.1:%d/" % http_port in log
+
+
+def test_the_page_shows_a_status_field_the_wire_gains_without_a_change_to_it(browser):
+    """The status rows come from the wire's status table: a field added there (piece progress,
+    say) is shown, under its own name, beside the page's counts."""
+    settings = web.settings(primers=[])
+    settings["wire"]["tables"]["status"].append(
+        {"name": "bars_played", "kind": "integer", "min": 0, "max": None, "source": "optional"})
+    port = free_port()
+    server = web.PageServer("127.0.0.1", port, settings).start()
+    page = Page(browser, "http://127.0.0.1:%d/" % port)
+    try:
+        page.wait("document.querySelector('dd[data-field=bars_played]')", "the new field")
+        labels = page.page.eval_on_selector_all("#status dt",
+                                                "items => items.map(i => i.textContent)")
+        assert labels[-3:] == ["Bars played", "Late, skipped", "Notes cancelled"]
+        assert "Lead (ms)" in labels and "Settings from seq" in labels and "Piece" in labels
+    finally:
+        page.close()
+        server.stop()
 
 
 def test_the_page_rides_out_a_mosquitto_restart(browser, broker_folder):  # noqa: F811
