@@ -255,3 +255,14 @@ def test_generate_renders_an_audible_wav(tiny_model, tmp_path):
         assert audio.getsampwidth() == 2 and audio.getnframes() > audio.getframerate() // 2
         samples = np.frombuffer(audio.readframes(audio.getnframes()), np.int16)
     assert np.abs(samples.astype(np.int32)).max() > 1000  # not silence
+
+
+def test_a_key_struck_again_ends_the_note_it_holds(tmp_path):
+    """Times rounded apart can make a note outlast the next start of its pitch; written as they
+    were, the first note's note_off would come after the second's note_on and silence it."""
+    from playbach.engine.midifile import MidiNote, write_midi
+    path = tmp_path / "again.mid"
+    write_midi(path, [MidiNote(0, 1.01, 60, 80), MidiNote(1, 1, 60, 90), MidiNote(0, 3, 64, 70)],
+               bpm=120)
+    _, notes = midi_notes(path)
+    assert notes == [(0, 480, 60, 80), (0, 1440, 64, 70), (480, 480, 60, 90)]

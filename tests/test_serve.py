@@ -198,7 +198,8 @@ def test_events_and_voices_arrive_in_order(tiny_model, mosquitto, prefix, tmp_pa
     assert len(recorded) == len(published)
     for got, sent in zip(sorted(recorded), sorted(published)):
         assert got[1:3] == sent[1:3]
-        assert abs(got[0] - sent[0]) < 1 and abs(got[3] - sent[3]) < 1
+        # a note struck again ends there: at and holds_ms, rounded apart, may overlap by 1 ms
+        assert abs(got[0] - sent[0]) < 1 and abs(got[3] - sent[3]) <= 1
 
 
 def test_controls_act_within_one_event(tiny_model, mosquitto, prefix):
@@ -244,8 +245,12 @@ def test_controls_act_within_one_event(tiny_model, mosquitto, prefix):
         cancelled = [music(e) for e in listener.events() if e["seq"] <= paused_at and
                      e["at"] > paused]
         assert 1 <= len(cancelled) <= 2  # a lead of 200 ms: one event at 300 bpm, perhaps two
+        # The server cancelled what had not sounded when it paused; the status reached this
+        # listener later (tens of ms on a busy machine): those seen cancelled here, perhaps more.
+        before = [music(e) for e in listener.events() if e["seq"] <= paused_at]
         again = [music(e) for e in listener.events() if e["seq"] > paused_at]
-        assert again[:len(cancelled)] == cancelled
+        assert any(again[:count] == before[-count:]
+                   for count in range(len(cancelled), len(cancelled) + 2))
 
         seen = sent("seed 4")
         listener.wait_for(lambda l: l.statuses()[-1]["seed"] == 4, "the new seed")

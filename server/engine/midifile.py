@@ -25,9 +25,14 @@ def timed_notes(timed_events, origin=0):
 def midi_file(notes, bpm, name="playbach", program=PROGRAM):
     """Return a :class:`mido.MidiFile` playing ``notes`` at ``bpm``."""
     messages = []  # (tick, order, message): at one tick, a note ends before one starts
-    for note in notes:
+    restruck = {}  # pitch: the tick where it starts again, going backwards through the notes
+    for note in sorted(notes, key=lambda note: note.start, reverse=True):
         start = round(note.start * TICKS_PER_BEAT)
         end = max(start + 1, round((note.start + note.length) * TICKS_PER_BEAT))
+        # A key struck again ends the note it holds (times rounded apart can overlap by a tick
+        # or a ms): its note_off after the new note_on would silence the new note.
+        end = min(end, restruck.get(note.pitch, end))
+        restruck[note.pitch] = start
         messages.append((start, 1, mido.Message("note_on", note=note.pitch,
                                                 velocity=note.velocity)))
         messages.append((end, 0, mido.Message("note_off", note=note.pitch, velocity=0)))
