@@ -68,7 +68,7 @@ class ServerClock:
         if points and not -STEP_US < server - points[-1][1] < BUCKETS * BUCKET_US:
             self.restart()  # a long silence (ticks may have wrapped since) or a step back
         elif self.line:
-            off = ticks_diff(local, self.local(server))
+            off = self._above([local, server], self.line)  # the line may be a minute back
             if off < -STEP_US:
                 self.restart()
             elif off < STEP_US:
@@ -88,9 +88,9 @@ class ServerClock:
             points[-1] = [local, server]
         else:
             return
-        line = points[-1]
+        line = points[-1]  # of the last 8 s: none from before a silence
         for point in points[-RECENT:]:
-            if self._above(point, line) < 0:
+            if server - point[1] < RECENT * BUCKET_US and self._above(point, line) < 0:
                 line = point
         self.line = line
 

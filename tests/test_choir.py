@@ -22,17 +22,21 @@ LEAD_US = 200_000
 TICKS = 1 << 30  # a board's µs ticks wrap at this
 
 
-def stream(seconds, drift=0.0, seed=0, steps=(), interval_us=50_000, start=123_456):
+def stream(seconds, drift=0.0, seed=0, steps=(), interval_us=50_000, start=123_456,
+           silences=()):
     """Messages of a stream: ``(server µs sent, local µs arrived, local µs at which the server
     shows sent + LEAD_US)``. The local clock runs ``drift`` faster than the server's; each
     ``(second, step_us)`` of ``steps`` sets the server's clock forward by ``step_us`` then
-    (a server restarted with another idea of the time)."""
+    (a server restarted with another idea of the time); the server sends nothing between the
+    two seconds of each of ``silences``."""
     rng = random.Random(seed)
     messages, arrived, shift = [], 0, 0
     steps = sorted(steps)
     for t in range(0, int(seconds * 1e6), interval_us):
         while steps and t >= steps[0][0] * 1e6:
             shift += steps.pop(0)[1]
+        if any(first * 1e6 < t < last * 1e6 for first, last in silences):
+            continue
         local = start + t * (1 + drift)  # when the server's clock shows S0 + shift + t
         arrived = max(arrived, round(local + wifi_delay(rng) * 1e6))  # in order, as TCP
         messages.append((S0 + shift + t, arrived, round(start + (t + LEAD_US) * (1 + drift))))
@@ -88,6 +92,35 @@ def test_the_clock_starts_again_after_a_long_silence():
              for sent, arrived, truth in stream(10, 100e-6, seed=5)]  # 100 s on the server,
     found = errors(messages + later)  # 700 s here: no line could bridge that
     assert all(abs(error) < 2000 for seconds, error in found[len(messages) + 10:])
+
+
+SILENCES = (55, 58, 60, 62, 63.9, 64, 70)  # s: about the minute over which a moment is refused
+
+
+def test_the_clock_places_every_message_after_a_silence_of_about_a_minute():
+    """After a silence of 55-70 s (under the 64 s that restart the clock, and over) every
+    message is placed on the local clock, none taken for a moment over a minute away (the line
+    is drawn under the last 8 s of the stream, not the seconds before the silence), and from
+    the first fast message on (0.2-1.2 ms, as a third of WiFi's) within 2 ms of the truth."""
+    seconds, silences = 30, []
+    for silence in SILENCES:
+        silences.append((seconds, seconds + silence))
+        seconds += silence + 20
+    messages = stream(seconds, 100e-6, seed=7, silences=silences)
+    clock = ServerClock()
+    after = {}  # silence -> [(delay, error)] of the messages after it, up to the next
+    for sent, arrived, truth in messages:
+        clock.add(sent, arrived)
+        error = clock.local(sent + LEAD_US) - truth
+        behind = [silence for silence, (_, end) in zip(SILENCES, silences)
+                  if (sent - S0) / 1e6 >= end]
+        if behind:
+            after.setdefault(behind[-1], []).append((arrived - truth + LEAD_US, error))
+    assert sorted(after) == sorted(SILENCES)
+    for silence, found in after.items():
+        fast = next(i for i, (delay, _) in enumerate(found) if delay < 1200)
+        worst = max(abs(error) for _, error in found[fast:])
+        assert worst < 2000, (silence, fast, worst)
 
 
 def test_the_clock_is_the_same_on_micropython_with_ticks_that_wrap(tmp_path):

@@ -50,12 +50,12 @@ SCHEDULE_TOLERANCE_MS = 5
 
 def test_the_page_clock_is_the_players_under_node(tmp_path):
     """clock.js, imported by Node as the browser imports it, is the players' ServerClock: on a
-    stream through a WiFi-like link (a drift of 100 ppm, one message in five a second late, the
-    server's clock stepping back 5 s and on 0.1 s), its estimates equal CPython's to the µs, and
-    its constants are the player's."""
+    stream through a WiFi-like link (a drift of 100 ppm, one message in five a second late, a
+    silence of 59 s, the server's clock stepping back 5 s and on 0.1 s), its estimates equal
+    CPython's to the µs, and its constants are the player's."""
     rng = random.Random(6)
     messages = [(sent, arrived + (1_000_000 if rng.random() < 0.2 else 0), truth)
-                for sent, arrived, truth in stream(240, 100e-6, seed=6,
+                for sent, arrived, truth in stream(240, 100e-6, seed=6, silences=[(40, 99)],
                                                    steps=[(120, -5_000_000), (180, 100_000)])]
     expected = list(_locals(messages))
     plan = tmp_path / "clock.json"

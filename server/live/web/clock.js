@@ -43,7 +43,7 @@ export class ServerClock {
     if (points.length && !(-STEP_US < since && since < BUCKETS * BUCKET_US)) {
       this.restart(); // a long silence or a step back
     } else if (this.line) {
-      const off = local - this.local(server);
+      const off = this.above([local, server], this.line); // the line may be a minute back
       if (off < -STEP_US) this.restart();
       else if (off < STEP_US) this.offSince = null;
       else if (this.offSince === null) this.offSince = local;
@@ -60,9 +60,9 @@ export class ServerClock {
     } else {
       return;
     }
-    let line = points[points.length - 1];
+    let line = points[points.length - 1]; // of the last 8 s: none from before a silence
     for (const point of points.slice(-RECENT)) {
-      if (this.above(point, line) < 0) line = point;
+      if (server - point[1] < RECENT * BUCKET_US && this.above(point, line) < 0) line = point;
     }
     this.line = line;
   }
