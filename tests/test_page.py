@@ -452,6 +452,55 @@ def test_the_page_shows_plays_and_steers_playbach_serve(browser, tmp_path):
     assert "the page: http://127.0.0.1:%d/" % http_port in log
 
 
+def test_the_page_marks_where_pieces_end_and_shows_how_far_one_has_come(browser):
+    """Against ``playbach serve --piece-events 5``: the roll marks where each phrase and each
+    piece ends (at the end of the event whose ``end`` says so) and where each piece starts (its
+    first event, whose seq is the piece), as the server published them; the status shows the
+    piece's progress, ``k / 5``, counting on from the status's own count (sent at the piece's
+    start) with the events of the piece received since."""
+    cap = 5
+    port, ws_port, http_port = free_port(), free_port(), free_port()
+    server = serve(SHIPPED_CARD, *FAST, "--embedded-port", port, "--ws-port", ws_port,
+                   "--http-port", http_port, "--piece-events", cap)
+    page = listener = None
+    try:
+        wait_for_port("127.0.0.1", http_port, lambda: server.poll() is None, "playbach serve")
+        listener = Listener("127.0.0.1", port, "playbach")
+        page = Page(browser, "http://127.0.0.1:%d/" % http_port)
+        page.wait("playbach.marks.filter((m) => m.kind === 'piece').length >= 2",
+                  "two pieces' ends marked")
+        page.wait("""(() => {
+            const p = playbach, k = p.lastSeq - p.piece + 1;
+            return p.status && p.status.piece === p.piece && k > 1 && %s === `${k} / %d`;
+            })()""" % (field_shown("piece_events"), cap), "the progress counted on")
+        marks, last = page.state("marks"), page.state("lastSeq")
+        listener.wait_for(lambda l: any(e["seq"] >= last for e in l.events()), "the page's seq")
+        published = {event["seq"]: event for event in listener.events()}
+        first = min(mark["seq"] for mark in marks)
+        expected = {(seq, event["end"]) for seq, event in published.items()
+                    if first <= seq <= last and "end" in event}
+        expected |= {(seq, "new piece") for seq, event in published.items()
+                     if first <= seq <= last and seq == event["piece"]}
+        assert {(mark["seq"], mark["kind"]) for mark in marks} == expected
+        assert {"piece", "new piece"} <= {kind for _, kind in expected}
+        for mark in marks:
+            ends = published[mark["seq"]]["ms"] if mark["kind"] != "new piece" else 0
+            assert mark["at"] == pytest.approx(mark["start"] + ends)
+            assert mark["text"] == {"phrase": "", "piece": "end of the piece"}.get(
+                mark["kind"], "a new piece, from seq %d" % mark["seq"])
+        labels = page.page.eval_on_selector_all("#status dt",
+                                                "items => items.map(i => i.textContent)")
+        assert "Progress" in labels and "Piece" in labels and "Piece cap" not in labels
+        assert page.errors == []
+    finally:
+        if page:
+            page.close()
+        if listener:
+            listener.close()
+        log = finish(server, signal.SIGTERM)
+    assert server.returncode == 0, log
+
+
 def test_the_page_shows_a_status_field_the_wire_gains_without_a_change_to_it(browser):
     """The status rows come from the wire's status table: a field added there (piece progress,
     say) is shown, under its own name, beside the page's counts."""

@@ -26,9 +26,11 @@ const FIELDS = [
 const LABELS = {
   state: "State", piece: "Piece", primer: "Piece after", bpm: "Tempo", temperature: "Temperature",
   top_k: "Top-k", top_p: "Top-p", seed: "Seed", lead_ms: "Lead (ms)", from_seq: "Settings from seq",
-  invalid_controls: "Refused controls", model: "Model",
+  invalid_controls: "Refused controls", model: "Model", piece_events: "Progress",
 };
-const UNSHOWN = ["seq"];
+const UNSHOWN = ["seq", "piece_cap"];
+// The status fields shown otherwise than as their value, each by a function of the status.
+const SHOWN_AS = { piece_events: progress };
 // What happened on this page, shown beside the status.
 const COUNTS = { late: "Late, skipped", cancelled: "Notes cancelled" };
 const FALLBACK = { prefix: "playbach", broker: { url: null, port: 9001 }, controls: {}, wire: null, primers: [] };
@@ -51,6 +53,9 @@ const state = {
   refusals: [], // why the last bad messages were ignored: "topic: reason"
   counts: { late: 0, cancelled: 0 }, // messages skipped as late; notes cancelled
   gaps: [], // "missed 3 events (seq 41-43)", one a gap
+  // The roll's marks: where a piece starts ("new piece", at its first event's start) and where
+  // a phrase or a piece ends (the event's `end`, at its end), on the page's clock (ms).
+  marks: [],
   // Each note given to the organ: its event's seq and `at`, `due` (`at` on the page's clock,
   // ms), when it starts and ends (AudioContext s), how late it started (ms, 0: in time) and
   // whether it was cancelled before it started.
@@ -169,6 +174,8 @@ function onEvent(event, arrival) {
   clock.add(event.sent_us, Math.round(arrival * 1000));
   const start = clock.local(event.at * 1000) / 1000; // on the page's clock, ms
   if (order.gap) roll.gap(start, order.gap);
+  if (event.seq === event.piece) mark(event.seq, "new piece", start, start, `a new piece, from seq ${event.seq}`);
+  if (event.end) mark(event.seq, event.end, start, start + event.ms, event.end === "piece" ? "end of the piece" : "");
   const late = arrival - start > LATE_MS;
   if (late) count("late");
   event.notes.forEach((note, i) => {
@@ -179,6 +186,15 @@ function onEvent(event, arrival) {
     if (!late && chosenVoice() === "all") sound(event.seq, note, event.velocity, event.at, start, end);
   });
   listEvent(event);
+  showStatus(); // the piece's progress
+}
+
+/** A mark on the roll at `at` (ms), of an event starting at `start`, kept in state.marks. */
+function mark(seq, kind, start, at, text) {
+  const drawn = { seq, kind, start, at, text };
+  roll.mark(drawn);
+  state.marks.push(drawn);
+  if (state.marks.length > KEPT) state.marks.shift();
 }
 
 function onVoice(message, arrival) {
@@ -319,17 +335,34 @@ function setUpStatus(fields) {
 
 function onStatus(status) {
   state.status = status;
-  for (const cell of document.querySelectorAll("dd[data-field]")) {
-    const value = status[cell.dataset.field];
-    cell.textContent = value === undefined || value === null ? "–" : String(value);
-  }
   const piece = status.piece ?? null;
   if (status.state !== "playing" || (state.piece !== null && piece !== null && piece !== state.piece)) cancel();
   if (piece !== null) state.piece = piece;
+  showStatus();
   for (const [command, name] of [["tempo", "bpm"], ["temperature", "temperature"], ["top_p", "top_p"], ["seed", "seed"]]) {
     const input = $(`#${command}`);
     if (input && status[name] !== undefined) input.placeholder = String(status[name]);
   }
+}
+
+/** The status in its rows: each field as its value, or as SHOWN_AS shows it. */
+function showStatus() {
+  const status = state.status;
+  if (!status) return;
+  for (const cell of document.querySelectorAll("dd[data-field]")) {
+    const name = cell.dataset.field;
+    const value = status[name];
+    if (value === undefined || value === null) cell.textContent = "–";
+    else cell.textContent = SHOWN_AS[name] ? SHOWN_AS[name](status) : String(value);
+  }
+}
+
+/** How far the piece has come: the events of it the status counted and those of it received
+ *  since (the server says it at the piece's start and every 16 events), of its cap (0: none). */
+function progress(status) {
+  const since = state.piece === status.piece && status.seq !== undefined && state.lastSeq > status.seq ? state.lastSeq - status.seq : 0;
+  const events = status.piece_events + since;
+  return status.piece_cap ? `${events} / ${status.piece_cap}` : String(events);
 }
 
 function chosenVoice() {

@@ -1,5 +1,6 @@
 // The piano roll: notes as bars moving right to left past a line at "now", one colour per
-// voice, each named; a dashed line where the stream skipped events. Times are on the page's
+// voice, each named; a dashed line where the stream skipped events, a thin one where a phrase
+// ends and a strong one, named, where a piece ends or starts. Times are on the page's
 // clock (performance.now(), ms), the moments the notes sound.
 
 // Okabe and Ito's colours, told apart by colour-blind eyes too: bass, tenor, alto, soprano.
@@ -17,6 +18,7 @@ export class Roll {
     this.canvas = canvas;
     this.notes = []; // {note, name, voice (0-3, or -1), start, end}
     this.gaps = []; // {at, text}
+    this.marks = []; // {kind ("phrase", "piece": its end; "new piece"), start, at, text}
   }
 
   add(note) {
@@ -27,9 +29,14 @@ export class Roll {
     this.gaps.push({ at, text });
   }
 
+  mark(mark) {
+    this.marks.push(mark);
+  }
+
   /** Forget the notes that were to start after `now`: they were cancelled. */
   cancel(now) {
     this.notes = this.notes.filter((n) => n.start <= now);
+    this.marks = this.marks.filter((m) => m.start <= now);
   }
 
   draw(now) {
@@ -50,6 +57,7 @@ export class Roll {
     const first = now - past;
     this.notes = this.notes.filter((n) => n.end > first);
     this.gaps = this.gaps.filter((gap) => gap.at > first);
+    this.marks = this.marks.filter((m) => m.at > first);
     let low = LOWEST;
     let high = HIGHEST;
     for (const n of this.notes) {
@@ -74,6 +82,12 @@ export class Roll {
     }
     g.fillStyle = colour("--roll-now");
     g.fillRect(x(now), 0, 2, height);
+
+    for (const m of this.marks) {
+      g.fillStyle = colour(m.kind === "phrase" ? "--roll-phrase" : "--roll-piece");
+      if (m.kind === "phrase") g.fillRect(x(m.at) - 1, 0, 1, height);
+      else g.fillRect(x(m.at) - 2, 0, 3, height);
+    }
 
     const bar = Math.max(3, row - 2);
     for (const n of this.notes) {
@@ -100,5 +114,16 @@ export class Roll {
       g.fillText(gap.text, x(gap.at) + 2, 2);
     }
     g.setLineDash([]);
+
+    // A piece's end named left of its line at the foot, a new piece right of its line at the
+    // head: a short piece's two names do not meet.
+    g.fillStyle = colour("--roll-piece");
+    for (const m of this.marks.filter((m) => m.text)) {
+      const end = m.kind === "piece";
+      g.textAlign = end ? "right" : "left";
+      g.textBaseline = end ? "bottom" : "top";
+      g.fillText(m.text, x(m.at) + (end ? -5 : 4), end ? height - 2 : 2);
+    }
+    g.textAlign = "left";
   }
 }
