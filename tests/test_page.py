@@ -7,6 +7,7 @@ are checked over HTTP.
 ``PLAYBACH_SCREENSHOT=docs/page.png pytest tests/test_page.py -k steers`` also saves the
 README's screenshot of the page from that run.
 """
+import contextlib
 import getpass
 import gzip
 import hashlib
@@ -305,15 +306,33 @@ def field_shown(name):
     return "document.querySelector('dd[data-field=%s]').textContent" % name
 
 
-def test_the_page_shows_plays_and_steers_playbach_serve(browser, tmp_path):
+@contextlib.contextmanager
+def serving(browser, *args):
+    """``playbach serve`` of the shipped model, ``args`` added, its embedded broker and page
+    on free ports: yields the page, a paho listener and the ports (MQTT, websockets, HTTP).
+    The page ends with no error, the server at SIGTERM with its page's address logged."""
     port, ws_port, http_port = free_port(), free_port(), free_port()
     server = serve(SHIPPED_CARD, *FAST, "--embedded-port", port, "--ws-port", ws_port,
-                   "--http-port", http_port)
+                   "--http-port", http_port, *args)
     page = listener = None
     try:
         wait_for_port("127.0.0.1", http_port, lambda: server.poll() is None, "playbach serve")
         listener = Listener("127.0.0.1", port, "playbach")
         page = Page(browser, "http://127.0.0.1:%d/" % http_port)
+        yield page, listener, (port, ws_port, http_port)
+        assert page.errors == []
+    finally:
+        if page:
+            page.close()
+        if listener:
+            listener.close()
+        log = finish(server, signal.SIGTERM)
+    assert server.returncode == 0, log
+    assert "the page: http://127.0.0.1:%d/" % http_port in log
+
+
+def test_the_page_shows_plays_and_steers_playbach_serve(browser, tmp_path):
+    with serving(browser) as (page, listener, (_, ws_port, http_port)):
         page.page.click("#sound")
         page.wait("playbach.organ.running && playbach.schedule.length >= 60", "60 notes sounded")
         check_the_events_shown(page, listener)
@@ -441,15 +460,6 @@ def test_the_page_shows_plays_and_steers_playbach_serve(browser, tmp_path):
             assert url.startswith(("http://127.0.0.1:%d/" % http_port,
                                    "ws://127.0.0.1:%d/" % ws_port,
                                    "blob:http://127.0.0.1:%d/" % http_port)), url
-        assert page.errors == []
-    finally:
-        if page:
-            page.close()
-        if listener:
-            listener.close()
-        log = finish(server, signal.SIGTERM)
-    assert server.returncode == 0, log
-    assert "the page: http://127.0.0.1:%d/" % http_port in log
 
 
 def test_the_page_marks_where_pieces_end_and_shows_how_far_one_has_come(browser):
@@ -459,14 +469,7 @@ def test_the_page_marks_where_pieces_end_and_shows_how_far_one_has_come(browser)
     piece's progress, ``k / 5``, counting on from the status's own count (sent at the piece's
     start) with the events of the piece received since."""
     cap = 5
-    port, ws_port, http_port = free_port(), free_port(), free_port()
-    server = serve(SHIPPED_CARD, *FAST, "--embedded-port", port, "--ws-port", ws_port,
-                   "--http-port", http_port, "--piece-events", cap)
-    page = listener = None
-    try:
-        wait_for_port("127.0.0.1", http_port, lambda: server.poll() is None, "playbach serve")
-        listener = Listener("127.0.0.1", port, "playbach")
-        page = Page(browser, "http://127.0.0.1:%d/" % http_port)
+    with serving(browser, "--piece-events", cap) as (page, listener, _):
         page.wait("playbach.marks.filter((m) => m.kind === 'piece').length >= 2",
                   "two pieces' ends marked")
         page.wait("""(() => {
@@ -491,14 +494,6 @@ def test_the_page_marks_where_pieces_end_and_shows_how_far_one_has_come(browser)
         labels = page.page.eval_on_selector_all("#status dt",
                                                 "items => items.map(i => i.textContent)")
         assert "Progress" in labels and "Piece" in labels and "Piece cap" not in labels
-        assert page.errors == []
-    finally:
-        if page:
-            page.close()
-        if listener:
-            listener.close()
-        log = finish(server, signal.SIGTERM)
-    assert server.returncode == 0, log
 
 
 def test_the_page_shows_a_status_field_the_wire_gains_without_a_change_to_it(browser):
