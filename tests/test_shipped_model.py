@@ -17,10 +17,10 @@ CARD = load_card(SHIPPED_CARD)
                                              ("window", "int8"), ("window", "float32")])
 def test_shipped_models_give_distributions_over_the_shipped_vocabulary(kind, precision):
     from playbach.model.runtime import StepModel, WindowModel
-    from playbach.model.vocabulary import Speller, Vocabulary, columns
+    from playbach.model.vocabulary import Vocabulary, columns
 
     vocabulary = Vocabulary.from_card(CARD)
-    start = Speller(vocabulary).start()
+    start = vocabulary.speller().start()
     path = MODELS / CARD["files"][kind][precision]
     if kind == "step":
         model = StepModel(path)
@@ -30,7 +30,7 @@ def test_shipped_models_give_distributions_over_the_shipped_vocabulary(kind, pre
         model = WindowModel(path)
         assert model.window == CARD["hyperparameters"]["window"]
         log_probs = model.predict(columns([start]))
-    sizes = {"symbol": len(vocabulary.symbols), "duration": len(vocabulary.durations),
+    sizes = {"symbol": len(vocabulary.symbols), "duration": len(vocabulary.closes),
              "dynamic": len(vocabulary.dynamics)}
     for head, size in sizes.items():
         assert log_probs[head].shape == (size,)

@@ -15,6 +15,7 @@ example:
 from pathlib import Path
 
 from playbach.model.hyper import HYPER_PARAMETERS, MINUTES, PATIENCE, context
+from playbach.model.vocabulary import SPELLINGS
 
 
 def add_arguments(parser):
@@ -32,6 +33,11 @@ def add_arguments(parser):
                         help="fit the epochs into this time, the last 1 or %d still annealing "
                              "(default: %g, so that with the data's preparation a run takes "
                              "under an hour; 0: no limit)" % (hyper["anneal_epochs"], MINUTES))
+    parser.add_argument("--spelling", choices=SPELLINGS,
+                        help="how each event is spelled: every voice in turn (voices), the "
+                             "notes tagged with their voices (parts), or the notes in ascending "
+                             "pitch, voiced by the Voicer (ascending) (default: %s)"
+                             % hyper["spelling"])
     parser.add_argument("--seed", type=int, default=0, help="split and initialisation seed")
     parser.add_argument("--limit", type=int, metavar="N", help="use only the first N pieces")
     parser.add_argument("--context", type=int, metavar="EVENTS",
@@ -58,6 +64,8 @@ def run(args):
         hyper["lstm_units"] = args.units
     if args.batch_size:
         hyper["batch_size"] = args.batch_size
+    if args.spelling:
+        hyper["spelling"] = args.spelling
     card = train(args.corpus, args.out, args.name, hyper, args.patience, args.minutes,
                  args.seed, args.limit, resume=args.resume)
     training = card["training"]

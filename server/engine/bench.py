@@ -8,7 +8,7 @@ import numpy as np
 from playbach.engine.generator import Generator
 from playbach.model.card import card_for, check_file, max_notes
 from playbach.model.runtime import StepModel, WindowModel, open_model
-from playbach.model.vocabulary import Speller, columns
+from playbach.model.vocabulary import columns
 
 
 def _timings(call, count):
@@ -37,7 +37,7 @@ def benchmark(card_path, calls=2000, events=300, seed=0):
     report = {"card": str(card_path), "models": {}, "generation": {}}
     for key, path in files.items():
         _, vocabulary, model = open_model(path)  # in the card's keys, as it plays
-        start = Speller(vocabulary).start()
+        start = vocabulary.speller().start()
         if model.kind == "step":
             alone = StepModel(path)
             state = alone.zero_state()

@@ -23,17 +23,20 @@ def model_file(model=None, mode="step", precision="int8"):
 
 
 class Composer:
-    """Events from a model, one at a time, continuing a primer."""
+    """Events from a model, one at a time, continuing a primer; ``sampler``: the generator's
+    options (``voice_leading``, ``tonic_end``; by default :data:`~playbach.engine.generator.
+    SAMPLER`)."""
 
-    def __init__(self, model_path, seed=None, temperature=1.0, top_k=0, top_p=1.0, keys=None):
-        self.model_path, self.keys = Path(model_path), keys
+    def __init__(self, model_path, seed=None, temperature=1.0, top_k=0, top_p=1.0, keys=None,
+                 **sampler):
+        self.model_path, self.keys, self.sampler = Path(model_path), keys, sampler
         card_path, _ = card_for(model_path)
         self.card, vocabulary, model = open_model(model_path, keys)
         self.primers = primers.shipped_primers(card_path, self.card)
         # A seed is always drawn, so that any piece can be played again.
         self.seed = random.randrange(2 ** 31) if seed is None else seed
         self.generator = Generator(model, vocabulary, self.seed, temperature, top_k, top_p,
-                                   max_notes=max_notes(self.card))
+                                   max_notes=max_notes(self.card), **sampler)
 
     @property
     def name(self):
@@ -50,8 +53,8 @@ class Composer:
         if seed is not None:
             self.seed = seed
             self.generator.reseed(seed)
-        self.generator.reset()
-        return self.generator.prime(primer.events, primer.phrase_ends)
+        self.generator.reset(primer.time_signature)
+        return self.generator.prime(primer.events, primer.parts, primer.phrase_ends)
 
     def generate(self):
         """The next event as :class:`~playbach.engine.generator.Generated` (its parts, and

@@ -1,15 +1,17 @@
 """Sample events from a model, one symbol at a time.
 
-An event is sampled as its notes in ascending pitch and then ``<end>``, at which point its
-duration, how it closes (it goes on, ends a phrase, ends the piece) and its dynamic are sampled
-from the same step's heads. The sampler only ever offers notes above the last one (so every
-chord is valid), at most ``max_notes`` of them, and never lets one event repeat more than
-``max_repeats`` times in a row.
+An event is sampled as the symbols of the model's spelling (``model.vocabulary``) and then
+``<end>``, at which point its duration, how it closes (it goes on, ends a phrase, ends the
+piece) and its dynamic are sampled from the same step's heads. The sampler only ever offers what
+the spelling can write next (so every chord is valid), at most ``max_notes`` notes, and never
+lets one event repeat more than ``max_repeats`` times in a row.
 
 What the engine gives its callers (``generate``, and the live server through
 :mod:`playbach.engine.timeline`) is a :class:`Generated` per event::
 
-    primed = generator.prime(primer.events, primer.phrase_ends)  # timeline.prime(primed)
+    generator.reset(primer.time_signature)
+    primed = generator.prime(primer.events, primer.parts, primer.phrase_ends)
+    timeline.prime(primed)
     while True:
         generated = generator.generate()   # Generated(notes, duration, dynamic, parts,
         ...                                #           phrase_end, piece_end)
@@ -28,8 +30,13 @@ from collections import namedtuple
 
 import numpy as np
 
+from playbach.corpus import measures
 from playbach.model.runtime import reader_for
-from playbach.model.vocabulary import CONTINUES, PHRASE, PIECE, Speller
+from playbach.model.vocabulary import CONTINUES, PHRASE, PIECE
+from playbach.music import Voicer
+
+# The sampler's options unless told, chosen on the music check (models/playbach.md).
+SAMPLER = {"voice_leading": True, "tonic_end": True}
 
 Generated = namedtuple("Generated", "notes duration dynamic parts phrase_end piece_end")
 Generated.__doc__ = """One generated event: the wire's ``notes``, ``duration``, ``dynamic``; the
@@ -62,24 +69,32 @@ def sample(log_probs, rng, temperature=1.0, top_k=0, top_p=1.0, allowed=None):
 
 
 class Generator:
-    """Generates events ``(notes, duration, dynamic)`` from a model and a primer."""
+    """Generates events from a model and a primer (see the module's docstring).
+
+    With ``voice_leading``, a note that would move its voice in parallel fifths or octaves (or
+    unisons) with a voice the event has already moved is never sampled (the model's voices;
+    a model that leaves its voices to the ``Voicer`` is not masked). With ``tonic_end``, a piece
+    ends only where the chord then sounding is the tonic chord of the key it began in (the key
+    of its opening), else the model plays on."""
 
     def __init__(self, model, vocabulary, seed=None, temperature=1.0, top_k=0, top_p=1.0, *,
-                 max_notes, max_repeats=4):
+                 max_notes, max_repeats=4, voice_leading=SAMPLER["voice_leading"],
+                 tonic_end=SAMPLER["tonic_end"]):
         self.vocabulary = vocabulary
+        self.voice_leading, self.tonic_end = voice_leading, tonic_end
         self.reader = reader_for(model)
-        self.speller = Speller(vocabulary)
+        self.speller = vocabulary.speller()
         self.rng = np.random.default_rng(seed)
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         self.max_notes, self.max_repeats = max_notes, max_repeats
-        self._note_symbols = vocabulary.note_symbols()
         self.reset()
 
-    def reset(self):
-        """Forget everything, as before a new piece."""
+    def reset(self, time_signature=None):
+        """Forget everything, as before a new piece (in ``time_signature``, such as ``"3/4"``;
+        None: 4/4)."""
         self.reader.reset()
         self.recent = []
-        self.log_probs = self.reader.read(self.speller.start())
+        self.log_probs = self.reader.read(self.speller.start(time_signature))
 
     def reseed(self, seed):
         """Start the random draws again from ``seed``."""
@@ -99,35 +114,37 @@ class Generator:
         self.recent = list(recent)
         self.rng.bit_generator.state = random_state
 
-    def prime(self, events, phrase_ends=()):
-        """Read ``events`` as if they had just been played (``phrase_ends``: the indexes of
-        those ending a phrase); return them as :class:`Generated`, voiced as the model read
-        them, for a :class:`~playbach.engine.timeline.Timeline` to hold on what they leave
-        sounding."""
+    def prime(self, events, parts=None, phrase_ends=()):
+        """Read ``events`` as if they had just been played, sung by ``parts`` where known (one
+        per event, the corpus's format), ``phrase_ends`` the indexes of those ending a phrase;
+        return them as :class:`Generated`, voiced as the model read them, for a
+        :class:`~playbach.engine.timeline.Timeline` to hold on what they leave sounding. The key
+        of the piece is the primer's, if its first phrase has not ended by its end."""
         primed = []
         for index, event in enumerate(events):
             form = self.vocabulary.form(phrase_end=index in phrase_ends)
-            for step in self.speller.event(event, form):
+            for step in self.speller.event(event, form, parts[index] if parts else None):
                 self.log_probs = self.reader.read(step)
             self._remember(event)
             primed.append(Generated(*event, self.speller.parts, form != CONTINUES, False))
+        self.speller.settle_key()
         return primed
 
     def generate(self, may_end=True):
         """Sample the next event and read it; return it as :class:`Generated`. With
         ``may_end`` false the piece goes on whatever the model says."""
         vocabulary = self.vocabulary
-        notes = []
         while True:
-            allowed = self._allowed(notes)
             symbol = sample(self.log_probs["symbol"], self.rng, self.temperature, self.top_k,
-                            self.top_p, allowed)
+                            self.top_p, self._allowed())
             if symbol == vocabulary.end:
                 break
-            notes.append(vocabulary.note(symbol))
             self.log_probs = self.reader.read(self.speller.note(symbol))
+        notes = tuple(self.speller.pending_notes())
+        ending = not may_end or (self.tonic_end and not measures.is_tonic_chord(
+            self._sounding(), self.speller.key or measures.estimate_key([])))
         closes = None
-        if not may_end and PIECE in vocabulary.forms:
+        if ending and PIECE in vocabulary.forms:  # the piece may not end here
             closes = np.array([form != PIECE for form, _ in vocabulary.closes])
         form, duration = vocabulary.closes[sample(self.log_probs["duration"], self.rng,
                                                   self.temperature, allowed=closes)]
@@ -135,28 +152,62 @@ class Generator:
         if notes:
             dynamic = vocabulary.dynamics[sample(self.log_probs["dynamic"], self.rng,
                                                  self.temperature)]
-        event = (tuple(notes), duration, dynamic)
-        self.log_probs = self.reader.read(self.speller.end(event, form))
-        self._remember(event)
-        return Generated(event[0], duration, dynamic, self.speller.parts,
-                         form in (PHRASE, PIECE), form == PIECE)
+        self.log_probs = self.reader.read(self.speller.end(duration, dynamic, form))
+        self._remember((notes, duration, dynamic))
+        return Generated(notes, duration, dynamic, self.speller.parts, form in (PHRASE, PIECE),
+                         form == PIECE)
 
     def next_event(self):
         """Sample the next event of music that never ends and read it; return ``(notes,
         duration, dynamic)``."""
         return self.generate(may_end=False).event
 
-    def _allowed(self, notes):
-        vocabulary = self.vocabulary
-        allowed = np.zeros(len(vocabulary.symbols), bool)
-        allowed[vocabulary.end] = True
-        if len(notes) < self.max_notes:
-            allowed[self._note_symbols[notes[-1] + 1 if notes else 0:]] = True
+    def _allowed(self):
+        """What may come next: what the spelling can write; not the event played
+        ``max_repeats`` times in a row once more (a guard against collapsing into one note);
+        with ``voice_leading``, no note that makes parallel fifths or octaves with a voice
+        already moved."""
+        allowed = self.speller.allowed(self.max_notes)
         repeated = self.recent[-self.max_repeats:]
         if (len(repeated) == self.max_repeats and len(set(repeated)) == 1
-                and repeated[0] == tuple(notes) and allowed.sum() > 1):
-            allowed[vocabulary.end] = False  # a guard against collapsing into one note
+                and repeated[0] == tuple(self.speller.pending_notes()) and allowed.sum() > 1):
+            allowed[self.vocabulary.end] = False
+        if self.voice_leading:
+            allowed &= ~self._parallels()
         return allowed
+
+    def _parallels(self):
+        """Which symbols would move their voice in parallel fifths or octaves (or unisons) with
+        a voice the event has already moved, from the notes they held: a mask over symbols."""
+        voices, notes = self.speller.next_voices(), self.vocabulary.notes()
+        held = np.array([np.nan if note is None else note for note in self.speller.held()])
+        before = np.where(voices >= 0, held[np.maximum(voices, 0)], np.nan)
+        parallel = np.zeros(len(voices), bool)
+        for voice, note in self.speller.pending_voices().items():
+            start = held[voice]
+            if np.isnan(start) or note == start:
+                continue
+            interval = abs(before - start) % 12
+            with np.errstate(invalid="ignore"):
+                parallel |= ((voices != voice) & ((notes - before) * (note - start) > 0)
+                             & np.isin(interval, measures.PERFECT_CLASSES)
+                             & (abs(notes - note) % 12 == interval))
+        return parallel
+
+    def _sounding(self):
+        """The notes the voices would hold if the event spelled so far ended now."""
+        notes = self.speller.pending_notes()
+        if not notes:
+            return []
+        voices = self.speller.pending_voices()
+        if not voices:  # the Voicer's spelling: it would voice the notes at the end
+            held = self.speller.held()
+            voicer = Voicer()
+            voicer.held = held
+            voicer.step(notes)
+            return sorted(n for n in voicer.held if n is not None)
+        held = [voices.get(voice, note) for voice, note in enumerate(self.speller.held())]
+        return sorted(n for n in held if n is not None)
 
     def _remember(self, event):
         self.recent = (self.recent + [tuple(event[0])])[-self.max_repeats:]

@@ -12,6 +12,7 @@ import playbach_protocol as protocol
 
 from playbach.engine import primer
 from playbach.engine.composer import Composer, model_file
+from playbach.engine.generator import SAMPLER
 
 
 def env(name, default=None, kind=str):
@@ -47,6 +48,10 @@ def bpm(text):
     return value
 
 
+def _on(value):
+    return "on" if value else "off"
+
+
 def add_music_arguments(parser, default_bpm=DEFAULT_BPM):
     group = parser.add_argument_group("music")
     group.add_argument("--model", type=Path, default=env("MODEL", None, Path),
@@ -74,6 +79,14 @@ def add_music_arguments(parser, default_bpm=DEFAULT_BPM):
     group.add_argument("--top-p", type=float, default=env("TOP_P", 1.0, float),
                        help="sample within the likeliest P of the probability [PLAYBACH_TOP_P] "
                        "(default: 1)")
+    group.add_argument("--voice-leading", action=argparse.BooleanOptionalAction,
+                       default=env("VOICE_LEADING", SAMPLER["voice_leading"], flag),
+                       help="never move two voices in parallel fifths or octaves [PLAYBACH_"
+                       "VOICE_LEADING] (default: %s)" % _on(SAMPLER["voice_leading"]))
+    group.add_argument("--tonic-end", action=argparse.BooleanOptionalAction,
+                       default=env("TONIC_END", SAMPLER["tonic_end"], flag),
+                       help="end a piece only on the tonic chord of the key it began in "
+                       "[PLAYBACH_TONIC_END] (default: %s)" % _on(SAMPLER["tonic_end"]))
     group.add_argument("--bpm", type=bpm, default=env("BPM", default_bpm, bpm),
                        help="tempo in beats (quarter notes) per minute [PLAYBACH_BPM] (default: %g)"
                        % default_bpm)
@@ -93,7 +106,8 @@ def open_composer(args):
     try:
         path = model_file(args.model, args.mode, args.precision)
         composer = Composer(path, args.seed, args.temperature, args.top_k, args.top_p,
-                            args.keys)
+                            args.keys, voice_leading=args.voice_leading,
+                            tonic_end=args.tonic_end)
         if args.primer_tokens:
             first = primer.from_tokens(args.primer_tokens)
         elif args.primer_midi:

@@ -19,11 +19,12 @@ class PrimerError(ValueError):
 class Primer:
     """Events to prime a generator with, and a name to show for them; where known (a corpus's
     piece), the ``parts`` singing each event's notes and the indexes of the events that end a
-    phrase (see :class:`~playbach.corpus.midi.Piece`)."""
+    phrase, and its time signature (see :class:`~playbach.corpus.midi.Piece`)."""
 
-    def __init__(self, name, events, bpm=None, parts=None, phrase_ends=()):
+    def __init__(self, name, events, bpm=None, parts=None, phrase_ends=(), time_signature=None):
         self.name, self.events, self.bpm = name, list(events), bpm
         self.parts, self.phrase_ends = parts, tuple(phrase_ends)
+        self.time_signature = time_signature
 
     def __repr__(self):
         return "Primer(%r, %d events)" % (self.name, len(self.events))
@@ -39,8 +40,7 @@ def shipped_primers(card_path, card):
     except OSError as error:
         raise PrimerError("the model card names primers %s but they cannot be read (%s)"
                           % (path, error.strerror or error)) from None
-    return {piece.name: Primer(piece.name, piece.events, piece.bpm, piece.parts,
-                               piece.phrase_ends) for piece in pieces}
+    return {piece.name: from_piece(piece) for piece in pieces}
 
 
 def from_tokens(text):
@@ -59,7 +59,13 @@ def from_midi(path):
         raise PrimerError("cannot use %s as a primer: %s" % (path, error)) from None
     if not piece.events:
         raise PrimerError("cannot use %s as a primer: it has no notes" % path)
-    return Primer(piece.name, piece.events, piece.bpm, piece.parts, piece.phrase_ends)
+    return from_piece(piece)
+
+
+def from_piece(piece):
+    """The :class:`Primer` of a corpus's :class:`~playbach.corpus.midi.Piece` (an opening)."""
+    return Primer(piece.name, piece.events, piece.bpm, piece.parts, piece.phrase_ends,
+                  piece.time_signature)
 
 
 def choose(primers, name=None, rng=random):

@@ -56,7 +56,8 @@ def next_primer(primers, current, seed):
 class Ahead:
     """Events of ``composer``'s model timed and ready ahead of playback, after ``primer``.
 
-    The worker builds a composer of its own, with ``composer``'s model, seed and settings."""
+    The worker builds a composer of its own, with ``composer``'s model, seed, settings and
+    sampler's options."""
 
     def __init__(self, composer, primer, size=READY, piece_events=None):
         generator = composer.generator
@@ -64,7 +65,8 @@ class Ahead:
             getattr(generator, name) for name in SETTINGS) + (composer.keys,)
         context = multiprocessing.get_context("spawn")  # fork would copy paho's threads' locks
         self.pipe, end = context.Pipe()
-        self.process = context.Process(target=_work, args=(recipe, primer, size, piece_events, end),
+        self.process = context.Process(
+            target=_work, args=(recipe, composer.sampler, primer, size, piece_events, end),
                                        name="playbach-generate", daemon=True)
         self.generation = 0  # counts requests: an event of music since dropped is known as such
         self.ready = deque()  # (generation, index, Ready)
@@ -143,12 +145,12 @@ class Ahead:
                 self.changed.notify_all()
 
 
-def _work(recipe, primer, size, piece_events, pipe):
+def _work(recipe, sampler, primer, size, piece_events, pipe):
     """The worker process: generate for playback until told to close or the pipe ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which closes it
     os.nice(NICE)  # it works ahead: anything else on the computer may go first
     try:
-        _Worker(Composer(*recipe), pipe, size, piece_events).run(primer)
+        _Worker(Composer(*recipe, **sampler), pipe, size, piece_events).run(primer)
     except (EOFError, OSError, KeyboardInterrupt):
         pass
     except Exception as error:  # reported to playback, which stops cleanly

@@ -20,8 +20,8 @@ from playbach.corpus import store
 from playbach.model import dataset
 from playbach.model.card import card_for, max_notes
 from playbach.model.ngram import KneserNey
-from playbach.model.runtime import geometric_mean, key_maps, open_model, reader_for
-from playbach.model.vocabulary import NONE, Speller
+from playbach.model.runtime import KeyEnsemble, geometric_mean, open_model, reader_for
+from playbach.model.vocabulary import NONE
 
 TOKEN_ORDERS = (1, 2, 3, 4, 5)
 SYMBOL_ORDERS = (1, 2, 3, 4, 6, 8, 10, 12, 16)
@@ -81,10 +81,36 @@ class Evaluation:
             report["baselines"] = ngram_baselines(self.train_pieces, self.pieces, vocabulary,
                                                   self.card["hyperparameters"]["transpositions"],
                                                   report["keys"])
-            best = min(b["nll_per_event"] for b in report["baselines"]["pitch"].values())
+            best = {head: min(b["nll_per_event"] for b in models.values())
+                    for head, models in report["baselines"].items()}
+            scores = report["model_scores"]
             report["pitch_nll_vs_best_ngram"] = round(
-                report["model_scores"]["pitch"]["nll_per_event"] / best - 1, 4)
+                scores["pitch"]["nll_per_event"] / best["pitch"] - 1, 4)
+            # The event: pitch and duration (the n-grams give the dynamic nothing to beat).
+            report["event_nll_vs_best_ngrams"] = round(
+                (scores["pitch"]["nll_per_event"] + scores["duration"]["nll_per_event"])
+                / (best["pitch"] + best["duration"]) - 1, 4)
         return report
+
+
+    def ngram_player(self, order=None):
+        """The symbol n-gram (:class:`NgramModel`) of ``order`` (default: the best of the
+        report's symbol baselines, else 16) trained on the model's training pieces, read in the
+        model's keys: the baseline the music check plays. None without training pieces."""
+        if self.train_pieces is None:
+            return None
+        ngram = NgramModel(self.train_pieces, self.vocabulary,
+                           self.card["hyperparameters"]["transpositions"], order or 16)
+        shifts = self.model.shifts
+        return ngram if list(shifts) == [0] else KeyEnsemble(ngram, self.vocabulary, shifts)
+
+
+def best_symbol_order(report):
+    """The order of the report's best symbol n-gram (written key), or None."""
+    symbols = {name: figures["nll_per_event"] for name, figures in
+               report.get("baselines", {}).get("pitch", {}).items()
+               if name.startswith("symbol_") and "_keys" not in name}
+    return int(min(symbols, key=symbols.get).split("_")[1]) if symbols else None
 
 
 def arithmetic(model, vocabulary, piece, events=40):
@@ -92,10 +118,9 @@ def arithmetic(model, vocabulary, piece, events=40):
     SHA-256 of its next-symbol log-probabilities reading the first ``events`` of ``piece``.
     Two machines with the same fingerprint give every figure alike; another CPU's kernels give
     log-probabilities about 1e-6 apart, and so another fingerprint."""
-    reader, speller = reader_for(model), Speller(vocabulary)
-    rows = [reader.read(speller.start())["symbol"]]
-    rows += [reader.read(step)["symbol"] for event in piece.events[:events]
-             for step in speller.event(event)]
+    reader = reader_for(model)
+    steps = vocabulary.speller().spell(piece._replace(events=piece.events[:events]))
+    rows = [reader.read(step)["symbol"] for step in steps]
     return hashlib.sha256(np.array(rows, np.float32).tobytes()).hexdigest()[:16]
 
 
@@ -139,11 +164,11 @@ def score_model(model, vocabulary, pieces, beam, max_notes):
     ``max_notes`` notes); the vocabulary itself writes every chord, so none is reduced."""
     pitch, duration, dynamic, form = [], [], [], []
     hits = Counter()
-    reader, speller = reader_for(model), Speller(vocabulary)
+    reader, speller = reader_for(model), vocabulary.speller()
     shape = len(vocabulary.forms), len(vocabulary.durations)
     for piece in pieces:
         reader.reset()
-        log_probs = reader.read(speller.start())
+        log_probs = reader.read(speller.start(piece.time_signature))
         for index, event in enumerate(piece.events):
             notes = tuple(event[0])
             if beam:
@@ -151,7 +176,8 @@ def score_model(model, vocabulary, pieces, beam, max_notes):
                 hits["pitch", "top1"] += ranked[:1] == [notes]
                 hits["pitch", "top%d" % beam] += notes in ranked
             total = 0.0
-            for step in speller.event(event, vocabulary.form_of(piece, index)):
+            parts = piece.parts[index] if piece.parts is not None else None
+            for step in speller.event(event, vocabulary.form_of(piece, index), parts):
                 total -= log_probs["symbol"][step.symbol]
                 if step.symbol == vocabulary.end:  # its duration, dynamic and form, index + 1
                     closes = log_probs["duration"].reshape(shape)
@@ -200,56 +226,61 @@ def _nll(values):
 
 def top_events(reader, speller, log_probs, k, max_notes):
     """The ``k`` most likely next chords (note tuples, ``()`` a rest) from ``log_probs``, the
-    prediction of ``reader`` where it is, by a beam search over their symbols; ``speller``
-    spells their notes. The reader is left where it was."""
-    symbols_of_notes = speller.vocabulary.note_symbols()
+    prediction of ``reader`` where it is, by a beam search over their symbols as ``speller``
+    spells them (a chord's spellings in other voices add up). The reader and speller are left
+    where they were."""
     end = speller.vocabulary.end
-    where = reader.memory()
-    beams = [(0.0, (), log_probs, where)]
-    done = []
+    where, spelling = reader.memory(), speller.memory()
+    beams = [(0.0, log_probs["symbol"], where, spelling)]
+    done = {}
     while beams:
         candidates = []
-        for score, notes, log_probs, memory in beams:
-            done.append((score + float(log_probs["symbol"][end]), notes))
-            if len(notes) == max_notes:
-                continue
-            symbols = symbols_of_notes[notes[-1] + 1 if notes else 0:]
-            for symbol in symbols[np.argsort(-log_probs["symbol"][symbols])[:k]]:
-                candidates.append((score + float(log_probs["symbol"][symbol]),
-                                   notes + (speller.vocabulary.note(int(symbol)),), int(symbol),
-                                   memory))
-        done = sorted(done, reverse=True)[:k]
-        floor = done[-1][0] if len(done) == k else -math.inf
+        for score, symbol_log_probs, memory, spelt in beams:
+            speller.recall(spelt)
+            allowed = speller.allowed(max_notes)
+            if allowed[end]:
+                notes = tuple(speller.pending_notes())
+                done[notes] = np.logaddexp(done.get(notes, -math.inf),
+                                           score + float(symbol_log_probs[end]))
+                allowed[end] = False
+            symbols = np.flatnonzero(allowed)
+            for symbol in symbols[np.argsort(-symbol_log_probs[symbols])[:k]]:
+                candidates.append((score + float(symbol_log_probs[symbol]), int(symbol),
+                                   memory, spelt))
+        ranked = sorted(done.values(), reverse=True)
+        floor = ranked[k - 1] if len(ranked) >= k else -math.inf
         candidates = sorted((c for c in candidates if c[0] > floor), key=lambda c: -c[0])[:k]
         beams = []
-        for score, notes, symbol, memory in candidates:
+        for score, symbol, memory, spelt in candidates:
             reader.recall(memory)
-            log_probs = reader.read(speller.note(symbol))
-            beams.append((score, notes, log_probs, reader.memory()))
+            speller.recall(spelt)
+            symbol_log_probs = reader.read(speller.note(symbol))["symbol"]
+            beams.append((score, symbol_log_probs, reader.memory(), speller.memory()))
     reader.recall(where)
-    return [notes for _, notes in done]
+    speller.recall(spelling)
+    return sorted(done, key=done.get, reverse=True)[:k]
 
 
 def ngram_baselines(train, test, vocabulary, transpositions, keys=(0,)):
     """Kneser-Ney n-gram NLL per event on the test pieces, trained on the same transposed
-    training pieces: over whole chord tokens, over the model's symbols, and for durations.
+    training pieces: over whole chord tokens, over the model's symbols (its spelling, with the
+    pieces' parts), and for durations.
 
     When the model reads the music in several ``keys``, the best symbol n-gram is also scored
     read in the same keys, so that the comparison gives both the same help."""
-    train = [dataset.transpose(p.events, t) for p in train for t in transpositions]
-    train = [events for events in train if events is not None]
-    test = [p.events for p in test]
-    tokens = lambda events: [protocol.format_token(notes) for notes, _, _ in events]
-    durations = lambda events: [duration for _, duration, _ in events]
+    train = [piece._replace(events=events) for piece in train for events in
+             (dataset.transpose(piece.events, t) for t in transpositions) if events is not None]
+    tokens = lambda piece: [protocol.format_token(notes) for notes, _, _ in piece.events]
+    durations = lambda piece: [duration for _, duration, _ in piece.events]
     baselines = {"pitch": {}, "duration": {}}
     for order in TOKEN_ORDERS:
-        model = KneserNey(order).fit([tokens(e) for e in train])
-        nll = [-lp for events in test for lp in model.logprobs(tokens(events))]
-        unknown = sum(t not in set(model.vocabulary) for e in test for t in tokens(e))
+        model = KneserNey(order).fit([tokens(piece) for piece in train])
+        nll = [-lp for piece in test for lp in model.logprobs(tokens(piece))]
+        unknown = sum(t not in set(model.vocabulary) for piece in test for t in tokens(piece))
         baselines["pitch"]["token_%d" % order] = dict(_nll(nll), unknown_tokens=unknown)
     best = None
     for order in SYMBOL_ORDERS:  # columns of its distributions = the model's symbols
-        model = KneserNey(order).fit([_symbols(e, vocabulary) for e in train],
+        model = KneserNey(order).fit([symbols(piece, vocabulary) for piece in train],
                                      range(len(vocabulary.symbols)))
         figures = _nll(_symbol_ngram_nll(model, test, vocabulary, [0]))
         baselines["pitch"]["symbol_%d" % order] = figures
@@ -260,8 +291,8 @@ def ngram_baselines(train, test, vocabulary, transpositions, keys=(0,)):
         baselines["pitch"]["symbol_%d_keys%+d..%+d" % (order, keys[0], keys[-1])] = _nll(
             _symbol_ngram_nll(model, test, vocabulary, keys))
     for order in DURATION_ORDERS:
-        model = KneserNey(order).fit([durations(e) for e in train])
-        nll = [-lp for events in test for lp in model.logprobs(durations(events))]
+        model = KneserNey(order).fit([durations(piece) for piece in train])
+        nll = [-lp for piece in test for lp in model.logprobs(durations(piece))]
         baselines["duration"]["duration_%d" % order] = _nll(nll)
     return baselines
 
@@ -270,19 +301,67 @@ def _symbol_ngram_nll(model, test, vocabulary, keys):
     """NLL per event of a symbol n-gram reading each piece in ``keys`` (semitone shifts),
     its distributions combined as the model's KeyEnsemble combines its members'."""
     nll = []
-    maps = [key_maps(vocabulary, shift) for shift in keys]
-    for events in test:
-        symbols = _symbols(events, vocabulary)
+    maps = [vocabulary.shifted(shift) for shift in keys]
+    for piece in test:
+        spelt = np.array(symbols(piece, vocabulary))
         if list(keys) == [0]:
-            log_probs = np.array(model.logprobs(symbols))
+            log_probs = np.array(model.logprobs(spelt))
         else:
-            members = [model.distributions(read_as[symbols])[:, :-1] for read_as, _ in maps]
+            members = [model.distributions(read_as[spelt])[:, :-1] for read_as, _ in maps]
             log_probs = geometric_mean(members, [back for _, back in maps])[
-                np.arange(len(symbols)), symbols]
-        per_symbol = iter(-log_probs)
-        nll += [sum(next(per_symbol) for _ in range(len(notes) + 1)) for notes, _, _ in events]
+                np.arange(len(spelt)), spelt]
+        ends = np.flatnonzero(spelt == vocabulary.end)  # each event ends with one <end>
+        nll += [-float(total) for total in np.add.reduceat(log_probs, np.r_[0, ends[:-1] + 1])]
     return nll
 
 
-def _symbols(events, vocabulary):
-    return [s for notes, _, _ in events for s in vocabulary.event_symbols(notes)]
+def symbols(piece, vocabulary):
+    """The symbols spelling ``piece`` (without the start's ``<end>``)."""
+    return [int(step.symbol) for step in vocabulary.speller().spell(piece)[1:]]
+
+
+class NgramModel:
+    """A Kneser-Ney n-gram over the model's symbols that reads and predicts as a step model
+    does (a :class:`~playbach.model.vocabulary.Step` in, the same heads out), so that the
+    generator, and the key ensemble, sample it exactly as they sample the network: the baseline
+    the music check plays beside it.
+
+    Its tokens are the model's symbols, an ``<end>`` carrying the event's close (form and
+    duration) and dynamic, so that it also ends pieces; its state is the last ``order - 1``
+    tokens. Trained on the same transposed training pieces as the n-gram baselines."""
+
+    kind = "step"
+    shifts = (0,)
+
+    def __init__(self, train, vocabulary, transpositions, order=16):
+        self.vocabulary = vocabulary
+        self._dynamics = len(vocabulary.dynamics) + 1  # NONE, then each dynamic
+        self._ends = len(vocabulary.symbols) + np.arange(len(vocabulary.closes) * self._dynamics)
+        pieces = [piece._replace(events=events) for piece in train for events in
+                  (dataset.transpose(piece.events, t) for t in transpositions)
+                  if events is not None]
+        size = len(vocabulary.symbols) + len(self._ends)
+        self.ngram = KneserNey(order).fit(
+            [[self._token(step) for step in vocabulary.speller().spell(piece)[1:]]
+             for piece in pieces], range(size))
+
+    def _token(self, step):
+        if step.symbol != self.vocabulary.end:
+            return int(step.symbol)
+        close = (step.form - 1) * len(self.vocabulary.durations) + step.duration - 1
+        return len(self.vocabulary.symbols) + close * self._dynamics + int(step.dynamic)
+
+    def zero_state(self):
+        return ()
+
+    def step(self, step, state):
+        if step.symbol != self.vocabulary.end or step.duration != NONE:  # not a piece's start
+            state = (state + (self._token(step),))[-(self.ngram.order - 1):]
+        log_probs = self.ngram.next_logprobs(state)[:-1]  # UNK is never sampled
+        ends = log_probs[self._ends].reshape(len(self.vocabulary.closes), self._dynamics)
+        symbol = log_probs[:len(self.vocabulary.symbols)].copy()
+        symbol[self.vocabulary.end] = np.logaddexp.reduce(ends, axis=None)
+        heads = {"symbol": symbol, "duration": np.logaddexp.reduce(ends, axis=1),
+                 "dynamic": np.logaddexp.reduce(ends[:, 1:], axis=0)}
+        return {head: (values - np.logaddexp.reduce(values)).astype(np.float32)
+                for head, values in heads.items()}, state

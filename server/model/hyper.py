@@ -7,6 +7,7 @@ SYMBOLS_PER_EVENT = 4  # about: a window of N events reads 4 N symbols
 CONTEXT_EVENTS = 40  # the seed's window
 
 HYPER_PARAMETERS = {
+    "spelling": "ascending",  # how an event is spelled: vocabulary.SPELLINGS
     "context_events": CONTEXT_EVENTS,
     "window": CONTEXT_EVENTS * SYMBOLS_PER_EVENT,
     "train_window": 96,  # symbols per training sequence: shorter means more updates per hour
@@ -15,6 +16,10 @@ HYPER_PARAMETERS = {
     "dynamic_embedding": 8,
     "voice_embedding": 16,  # per voice
     "form_embedding": 4,
+    "beat_embedding": 0,  # 0: the input is not read
+    "phrase_embedding": 0,
+    "phrases_embedding": 0,
+    "key_embedding": 0,
     "lstm_units": [256, 256],
     "dropout": 0.2,
     "batch_size": 64,

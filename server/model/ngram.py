@@ -171,6 +171,19 @@ class KneserNey:
         targets = np.tile(np.arange(size), history.shape[1])
         return self._logprobs(np.repeat(history, size, axis=1), targets).reshape(-1, size)
 
+    def next_logprobs(self, context):
+        """The natural log of the probability of every symbol after ``context`` (as in
+        :meth:`logprob`): an array ``(len(vocabulary) + 1,)``, the columns of
+        :meth:`distributions`."""
+        self._check_fitted()
+        context = list(context)
+        recent = context[max(0, len(context) - self.order + 1):] if self.order > 1 else []
+        padded = [self._bos] * (self.order - 1 - len(recent)) + self._encode(recent).tolist()
+        size = self._unk + 1
+        history = np.repeat(np.array(padded[::-1], dtype=np.int64).reshape(self.order - 1, 1),
+                            size, axis=1)
+        return self._logprobs(history, np.arange(size))
+
     def logprob(self, context, symbol):
         """``ln P(symbol | context)`` in nats. ``context`` is the sequence of symbols before
         ``symbol``, oldest first; only the last ``order - 1`` count, and a shorter context is

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from playbach.corpus.measures import MODES
 from playbach.model.card import ModelError, card_for, check_file
-from playbach.model.vocabulary import (HEADS, INPUTS, KEYED, PADDING, Step, Vocabulary,
-                                       columns)
+from playbach.model.vocabulary import HEADS, INPUTS, PADDING, Step, Vocabulary, columns
 
 
 def load_interpreter(path):
@@ -178,7 +178,8 @@ class KeyEnsemble:
         self.model, self.shifts = model, tuple(shifts)
         self.kind = model.kind
         self.window = getattr(model, "window", None)
-        self._read_as, self._back = zip(*(key_maps(vocabulary, shift) for shift in shifts))
+        self._read_as = [key_maps(vocabulary, shift) for shift in shifts]
+        self._back = [vocabulary.shifted(shift)[1] for shift in shifts]
 
     def zero_state(self):
         return tuple(self.model.zero_state() for _ in self.shifts)
@@ -206,34 +207,32 @@ class KeyEnsemble:
 
 
 def _keyed(step):
-    """The fields of a :class:`Step` that a key shift moves (``KEYED``), as arrays."""
-    return {name: np.asarray(getattr(step, name), np.int64) for name in KEYED}
+    """The fields of a :class:`Step` that a key shift moves, as arrays."""
+    return {spec.name: np.asarray(getattr(step, spec.name), np.int64) for spec in INPUTS
+            if spec.keyed}
 
 
 def _moved(step, keyed, read_as):
     """``step`` as a member reads it: its ``keyed`` fields mapped through ``read_as``."""
-    return step._replace(**{name: read_as[values] for name, values in keyed.items()})
+    return step._replace(**{name: read_as[name][values] for name, values in keyed.items()})
 
 
 def key_maps(vocabulary, shift):
-    """How a member of a :class:`KeyEnsemble` moved by ``shift`` semitones reads and predicts:
-    ``(read_as, back)``, two arrays over the symbols. ``read_as[s]`` is what it reads for
-    ``s`` (a note the shift would take outside 0-127 stays as it is; ``<pad>`` and ``<end>``
-    too); ``back[s]`` is the symbol whose prediction is its prediction of ``s`` (-1 for a note
-    it cannot move, on which it has no say)."""
-    notes = vocabulary.note_symbols()
-    inside = (np.arange(128) + shift >= 0) & (np.arange(128) + shift < 128)
-    read_as = np.arange(len(vocabulary.symbols))
-    read_as[notes[inside]] = notes[np.arange(128)[inside] + shift]
-    back = read_as.copy()
-    back[notes[~inside]] = -1
-    return read_as, back
+    """What a member of a :class:`KeyEnsemble` moved by ``shift`` semitones reads for each
+    value of each keyed input: ``{input name: array over its values}``. Note symbols move by
+    ``shift`` (``Vocabulary.shifted``: a note it would take outside 0-127 stays as it is), a key
+    moves its tonic, nothing else moves."""
+    notes = vocabulary.shifted(shift)[0]
+    keys = np.arange(12 * len(MODES) + 1)
+    keys[1:] = 1 + (keys[1:] - 1) // 12 * 12 + (keys[1:] - 1 + shift) % 12
+    moves = {"symbols": notes, "keys": keys}
+    return {spec.name: moves[spec.keyed] for spec in INPUTS if spec.keyed}
 
 
 def geometric_mean(members, backs):
     """Combine the members' log-probabilities over the symbols (arrays ``(..., symbols)``, each
     in its own key) into one distribution in the written key: the mean of their log-probabilities
-    of each symbol moved by ``backs`` (:func:`key_maps`), renormalised."""
+    of each symbol moved by ``backs`` (``Vocabulary.shifted``), renormalised."""
     votes = sum(np.where(back >= 0, member[..., np.maximum(back, 0)], 0.0)
                 for member, back in zip(members, backs))
     voters = np.sum(np.array(backs) >= 0, axis=0)

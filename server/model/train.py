@@ -100,7 +100,7 @@ def train(corpus, out, name="playbach", hyper=None, patience=PATIENCE, minutes=N
     split = dataset.split_by_piece(pieces, seed)
     if previous and [p.name for p in split["test"]] != previous["split"]["test"]:
         raise SystemExit("%s: the corpus does not give the model's split back" % resume)
-    vocabulary = Vocabulary.default()
+    vocabulary = Vocabulary.default(hyper.get("spelling", "ascending"))
     hyper["max_notes"] = max(len(notes) for p in split["train"] for notes, _, _ in p.events)
     window, stride = hyper["train_window"], hyper["train_window"] // 2
     train_x, train_y = dataset.windows(
@@ -132,6 +132,9 @@ def train(corpus, out, name="playbach", hyper=None, patience=PATIENCE, minutes=N
                                           restore_best_weights=True),
             TimeLimit(minutes, rate, updates, hyper["anneal_epochs"])])
     seconds = time.monotonic() - started
+    validation = validation_scores(model, vocabulary, split["validation"], read)
+    log.info("validation, per event: %s", ", ".join("%s %.4f" % item
+                                                    for item in validation.items()))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     weights = name + ".weights.h5"
@@ -157,6 +160,7 @@ def train(corpus, out, name="playbach", hyper=None, patience=PATIENCE, minutes=N
                                    - round(float(rate.hold.numpy()) / updates)),
             "parameters": model.count_params(),
             "windows": len(train_x.symbol),
+            "validation": validation,
             "history": {key: [round(float(v), 4) for v in values]
                         for key, values in losses.items()}},
         "weights": weights,
@@ -167,6 +171,43 @@ def train(corpus, out, name="playbach", hyper=None, patience=PATIENCE, minutes=N
     card["primers"] = dataset.write_primers(out / (name + "-primers.jsonl"), split["test"])
     cards.save_card(out / (name + ".json"), card)
     return card
+
+
+def validation_scores(model, vocabulary, pieces, read, batch=8):
+    """NLL per event in nats of the Keras ``model`` on whole ``pieces`` (each read from its
+    start, in the written key), by head: ``pitch`` (the event's symbols and ``<end>``: its notes,
+    and their voices where the spelling writes them), ``duration`` (summed over the forms),
+    ``form`` (given the duration), ``dynamic``, and ``event`` (pitch, duration, dynamic):
+    figures that compare across spellings, as per-symbol losses do not."""
+    encoded = dataset.encode(pieces, vocabulary)
+    inputs, targets = dataset.windows(encoded, max(len(steps.symbol) for steps, _ in encoded), 1)
+    totals = dict.fromkeys(("pitch", "duration", "form", "dynamic"), 0.0)
+    shape = len(vocabulary.forms), len(vocabulary.durations)
+    for start in range(0, len(inputs.symbol), batch):
+        rows = slice(start, start + batch)
+        log_probs = model(sequences(type(inputs)(*(values[rows] for values in inputs)), read),
+                          training=False)
+        log_probs = {head: np.asarray(values) for head, values in log_probs.items()}
+        symbols, closes, dynamics = (targets[head][rows] for head in HEADS)
+        totals["pitch"] -= _picked(log_probs["symbol"], symbols).sum()
+        scored = closes >= 0
+        grid = log_probs["duration"][scored].reshape((-1,) + shape)
+        durations = np.logaddexp.reduce(grid, axis=1)
+        form, duration = np.divmod(closes[scored], shape[1])
+        picked = durations[np.arange(len(duration)), duration]
+        totals["duration"] -= picked.sum()
+        totals["form"] -= (grid[np.arange(len(duration)), form, duration] - picked).sum()
+        totals["dynamic"] -= _picked(log_probs["dynamic"], dynamics).sum()
+    events = sum(len(piece.events) for piece in pieces)
+    scores = {head: round(float(total) / events, 4) for head, total in totals.items()}
+    scores["event"] = round(scores["pitch"] + scores["duration"] + scores["dynamic"], 4)
+    return scores
+
+
+def _picked(log_probs, targets):
+    """The log-probabilities of the ``targets`` that are scored (>= 0), 0 elsewhere."""
+    picked = np.take_along_axis(log_probs, np.maximum(targets, 0)[..., None], -1)[..., 0]
+    return np.where(targets >= 0, picked, 0.0)
 
 
 def describe_corpus(folder, pieces):
