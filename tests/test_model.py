@@ -13,8 +13,9 @@ from playbach.corpus import store
 from playbach.corpus.midi import Piece
 from playbach.model import dataset
 from playbach.model.card import card_for, load_card
-from playbach.model.vocabulary import (CONTINUES, END, IGNORED, NONE, PAD, PHRASE, PIECE,
-                                       Speller, Step, Vocabulary, columns, sequences, transpose)
+from playbach.model.vocabulary import (CONTINUES, END, HOLD, IGNORED, NONE, PAD, PHRASE, PIECE,
+                                       SPELLINGS, Step, Vocabulary, columns, key_input,
+                                       sequences, transpose)
 from conftest import playbach
 
 
@@ -38,7 +39,7 @@ def test_vocabulary_factors_chords_into_notes_and_an_end():
     inputs, targets = vocabulary.encode_piece(piece("A2.G#3:1/2:mf R:1 B2:2:ff", (0,)))
     symbols, durations, dynamics = inputs.symbol, inputs.duration, inputs.dynamic
     voicings = inputs.voicing
-    a2, gs3, b2 = (vocabulary.event_symbols((n,))[0] for n in (45, 56, 47))
+    a2, gs3, b2 = (vocabulary.note_symbol(n) for n in (45, 56, 47))
     end = vocabulary.end
     # The stream is "<end> A2 G#3 <end> <end> B2 <end>": inputs all but the last symbol.
     assert list(symbols) == [end, a2, gs3, end, end, b2]
@@ -80,7 +81,7 @@ def test_the_speller_voices_every_step_as_the_shared_voicer_and_carries_on_from_
     # D3 moves the bass; the other voices hold.
     assert expected[7] == [vocabulary.note_symbol(50)] + expected[5][1:]
     # The steps are the same, spelt one by one as the generator spells them.
-    speller = Speller(vocabulary)
+    speller = vocabulary.speller()
     steps = [speller.start()] + speller.event(played[0])
     memory = speller.memory()
     rest = [step for event in played[1:] for step in speller.event(event)]
@@ -92,11 +93,72 @@ def test_the_speller_voices_every_step_as_the_shared_voicer_and_carries_on_from_
     assert [step for event in played[1:] for step in speller.event(event)] == rest
 
 
-def test_every_chord_is_representable():
-    vocabulary = Vocabulary.default()
-    chord = tuple(range(0, 128, 7))
-    symbols = vocabulary.event_symbols(chord)
-    assert [vocabulary.note(s) for s in symbols[:-1]] == list(chord)
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_every_spelling_writes_every_chord_and_reads_back_its_notes_and_voices(spelling):
+    vocabulary = Vocabulary.default(spelling)
+    # Bach's parts cross (the alto below the tenor), meet in a unison, rest; then five notes,
+    # one beyond the voices.
+    parted = Piece("p", events("C3.G3.E4.C5:1:f A3:1:f B2.G3.G4:2:f R:1 C3.E3.G3.C4.E4:4:f"),
+                   120, "3/4", [((0,), (2,), (1,), (3,)), ((2,),), ((0,), (1, 2), (3,)), (),
+                                ((0,), (), (1,), (2,), (3,))], (2,))
+    for piece in (parted, parted._replace(parts=None),
+                  Piece("big", [(tuple(range(0, 128, 7)), "1", "f")], 120, "4/4")):
+        steps = vocabulary.speller().spell(piece)
+        reader = vocabulary.speller()  # reads the symbols back one by one, as the generator
+        reader.start(piece.time_signature)
+        position = 1
+        for index, (notes, duration, dynamic) in enumerate(piece.events):
+            while steps[position].symbol != vocabulary.end:
+                assert reader.allowed(len(notes))[steps[position].symbol]
+                reader.note(steps[position].symbol)
+                position += 1
+            assert reader.allowed(len(notes))[vocabulary.end]
+            reader.end(duration, dynamic, vocabulary.form_of(piece, index))
+            position += 1
+            assert reader.notes == notes
+            voices = [voice for singers in reader.parts for voice in singers]
+            assert len(voices) == len(set(voices)) and len(reader.parts) == len(notes)
+            if piece.parts is not None and spelling != "ascending":
+                assert reader.parts == piece.parts[index]  # Bach's voices, crossing and all
+        assert position == len(steps)
+    names = lambda piece: [vocabulary.symbols[step.symbol] for step in
+                           vocabulary.speller().spell(piece)[1:]]
+    spelt = {"ascending": ["C3", "G3", "E4", "C5", END, "A3", END],
+             "voices": ["C3", "E4", "G3", "C5", END, HOLD, HOLD, "A3", HOLD, END],
+             "parts": ["C3@bass", "E4@tenor", "G3@alto", "C5@soprano", END, "A3@alto", END]}
+    assert names(parted._replace(events=parted.events[:2]))[:len(spelt[spelling])] == spelt[
+        spelling]
+    unison = names(parted)[len(spelt[spelling]):]
+    assert unison[:{"ascending": 4, "voices": 5, "parts": 5}[spelling]] == {
+        "ascending": ["B2", "G3", "G4", END], "voices": ["B2", "G3", "G3", "G4", END],
+        "parts": ["B2@bass", "G3@tenor", "G3@alto", "G4@soprano", END]}[spelling]
+    # The grammar allows nothing else: voices in order, one note each, an event of a note.
+    speller = vocabulary.speller()
+    speller.start()
+    if spelling == "voices":
+        for _ in range(3):
+            speller.note(vocabulary.hold)
+        assert not speller.allowed(4)[vocabulary.hold] and not speller.allowed(4)[vocabulary.end]
+    if spelling == "parts":
+        speller.note(vocabulary.note_symbol(60, 2))
+        allowed = speller.allowed(4)
+        assert not allowed[vocabulary.note_symbol(50, 1)] and allowed[vocabulary.note_symbol(
+            50, 3)] and allowed[vocabulary.end]
+
+
+def test_each_step_reads_where_the_event_falls_and_the_key_of_the_opening():
+    vocabulary = Vocabulary.default("voices")
+    # 3/4; the first phrase ends on event 2 (a fermata), in G major.
+    played = Piece("p", events("G2.B3.D4.G4:1:f D3.A3.F#4.A4:1:f G2.B3.D4.G4:3:f "
+                               "C3.C4.E4.G4:1/2:f D3:1/2:f"), 120, "3/4", None, (2,))
+    steps = vocabulary.speller().spell(played)
+    ends = [step for step in steps if step.symbol == vocabulary.end]  # the start, then each end
+    # Onsets 0, 1, 2, 5, 5.5 beats: beats in the bar 0, 1, 2, 2, 2.5, in twelfths (+ 1).
+    assert [step.beat for step in ends] == [1, 13, 25, 25, 31, 1 + 12 * 0]  # 6 wraps to 0
+    assert [step.phrase for step in ends] == [1, 2, 3, 1, 2, 1]  # the piece's end ends one
+    assert [step.phrases for step in ends] == [1, 1, 1, 2, 2, 3]
+    assert [step.key for step in ends] == [NONE] * 3 + [key_input((7, "major"))] * 3
+    assert all(step.beat == ends[0].beat for step in steps[1:5])  # an event's steps share it
 
 
 def test_transpose_refuses_to_leave_the_midi_range():
@@ -179,13 +241,14 @@ def held_out_windows(card_path, corpus, count=3):
 
 
 def test_exported_models_match_keras(tiny_model, bach_corpus):
+    from playbach.model.network import read_inputs
     from playbach.model.runtime import StepModel, WindowModel
     from playbach.model.train import load_model
 
     model, card = load_model(tiny_model)
     windows = held_out_windows(tiny_model, bach_corpus[0])
     assert len(windows.symbol) >= 3 and (windows.voicing != 0).any()
-    expected = model(sequences(windows))
+    expected = model(sequences(windows, read_inputs(card["hyperparameters"])))
     expected = {head: np.asarray(values)[:, -1] for head, values in expected.items()}
     folder = tiny_model.parent
     for precision, tolerance in (("float32", 1e-4), ("float16", 0.02), ("int8", 0.1)):
@@ -206,18 +269,21 @@ def test_exported_models_match_keras(tiny_model, bach_corpus):
 
 
 def test_the_readers_feed_the_models_what_training_encoded(tiny_model, bach_corpus):
+    from playbach.model.network import read_inputs
     from playbach.model.runtime import StepModel, WindowModel, reader_for
     from playbach.model.train import load_model
 
     model, card = load_model(tiny_model)
     vocabulary = Vocabulary.from_card(card)
     piece = dataset.pieces_by_name(store.load_pieces(bach_corpus[0]), card["split"]["test"])[0]
-    inputs, _ = vocabulary.encode_piece(piece._replace(events=piece.events[:8]))
-    expected = np.asarray(model(sequences(Step(*(values[np.newaxis] for values in inputs))))[
-        "symbol"])
-    speller = Speller(vocabulary)  # as the generator and eval spell the events
-    steps = [speller.start()] + [step for event in piece.events[:8]
-                                 for step in speller.event(event)][:-1]
+    cut = piece._replace(events=piece.events[:8])
+    inputs, _ = vocabulary.encode_piece(cut)
+    expected = np.asarray(model(sequences(Step(*(values[np.newaxis] for values in inputs)),
+                                          read_inputs(card["hyperparameters"])))["symbol"])
+    speller = vocabulary.speller()  # as the generator and eval spell the events
+    steps = [speller.start(cut.time_signature)] + [
+        step for index, event in enumerate(cut.events) for step in speller.event(
+            event, vocabulary.form_of(cut, index), cut.parts[index] if cut.parts else None)][:-1]
     assert same_steps(columns(steps), inputs)
     # The window model from a history shorter than its window: its left padding is skipped.
     window = WindowModel(tiny_model.parent / card["files"]["window"]["float32"])
@@ -247,7 +313,7 @@ def test_the_readers_feed_the_models_what_training_encoded(tiny_model, bach_corp
 def test_eval_reports_model_and_baselines_on_the_test_split(tiny_model, bach_corpus):
     card = load_card(tiny_model)
     result = playbach("eval", tiny_model.parent / card["files"]["step"]["int8"],
-                      "--corpus", bach_corpus[0], "--music-events", "200", "--json")
+                      "--corpus", bach_corpus[0], "--samples", "1", "--cap", "30", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["test_pieces"] == len(card["split"]["test"])
@@ -259,16 +325,26 @@ def test_eval_reports_model_and_baselines_on_the_test_split(tiny_model, bach_cor
     assert set(report["baselines"]["pitch"]) >= {"token_1", "token_5", "symbol_10"}
     unigram = report["baselines"]["pitch"]["token_1"]["nll_per_event"]
     assert report["baselines"]["pitch"]["token_3"]["nll_per_event"] < unigram
+    # The music check: a piece from each test piece's opening, by the model and the n-gram.
     music = report["music"]
-    assert music["generated"]["events"] == 200
-    assert music["generated"]["longest_repeat"] <= 4
-    assert 0 < music["held_out_bach"]["in_scale"] <= 1
+    assert music["openings"] == len(card["split"]["test"]) and music["samples"] == 1
+    for name in ("generated", "ngram", "held_out_bach"):
+        figures = music[name]
+        assert figures["pieces"] == len(card["split"]["test"])
+        assert 0 <= figures["parallel_fifths_octaves"] <= 1 and figures["four_note_pairs"] >= 0
+        assert 0 < figures["in_key"] <= 1 and 0 <= figures["tonic_end"] <= figures["ended"]
+        assert sum(figures["duration_shares"].values()) == pytest.approx(1, abs=1e-3)
+    assert music["held_out_bach"]["ended"] == 1 and music["held_out_bach"]["in_key"] > 0.8
+    assert music["held_out_bach"]["four_note_pairs"] > 10  # 3 test chorales after their openings
+    for name in ("generated", "ngram"):
+        assert music[name]["longest_repeat"] <= 4 and 0 <= music[name]["duration_tv"] <= 1
 
 
 def test_eval_runs_a_window_model_too(tiny_model, bach_corpus):
     card = load_card(tiny_model)
     result = playbach("eval", tiny_model.parent / card["files"]["window"]["float32"],
-                      "--corpus", bach_corpus[0], "--music-events", "20", "--no-baselines")
+                      "--corpus", bach_corpus[0], "--samples", "1", "--cap", "5",
+                      "--no-baselines")
     assert result.returncode == 0, result.stderr
     assert "pitch" in result.stdout and "nll_per_event" in result.stdout
 
@@ -355,8 +431,10 @@ def test_key_ensemble_combines_the_model_read_in_other_keys(tiny_model, bach_cor
     ensemble = open_model(step.path, shifts)[2]
     assert isinstance(ensemble, KeyEnsemble) and ensemble.shifts == shifts
     steps = Step(*(values[0] for values in held_out_windows(tiny_model, bach_corpus[0], 1)))
-    move = lambda symbol, shift: symbol if symbol < 2 else vocabulary.note_symbol(
-        vocabulary.note(int(symbol)) + shift)
+    move = lambda symbol, shift: symbol if vocabulary.note(symbol) < 0 else vocabulary.note_symbol(
+        vocabulary.note(int(symbol)) + shift, vocabulary.voice(symbol))
+    move_key = lambda key, shift: key and 1 + (key - 1) // 12 * 12 + (key - 1 + shift) % 12
+    sung = lambda note: vocabulary.note_symbol(note, 0)  # by the bass, in the parts spelling
     state, members = ensemble.zero_state(), [step.zero_state() for _ in shifts]
     for row in zip(*steps):
         read = Step(*row)
@@ -364,7 +442,7 @@ def test_key_ensemble_combines_the_model_read_in_other_keys(tiny_model, bach_cor
         outputs = []
         for i, shift in enumerate(shifts):  # by hand: move the notes, read, move back
             log_probs, members[i] = step.step(read._replace(
-                symbol=move(read.symbol, shift),
+                symbol=move(read.symbol, shift), key=move_key(read.key, shift),
                 voicing=[move(held, shift) for held in read.voicing]), members[i])
             outputs.append(log_probs)
     normalised, votes = lambda row: row - np.logaddexp.reduce(row), {}
@@ -374,16 +452,14 @@ def test_key_ensemble_combines_the_model_read_in_other_keys(tiny_model, bach_cor
     # The members' geometric mean, renormalised; a note a member cannot move back (127 read
     # 2 keys up) is left to the others.
     for note in (40, 60, 76, 127):
-        moved = [vocabulary.event_symbols((note + shift,))[0] if note + shift < 128 else None
-                 for shift in shifts]
+        moved = [sung(note + shift) if note + shift < 128 else None for shift in shifts]
         votes[note] = np.mean([o["symbol"][m] for o, m in zip(outputs, moved) if m is not None])
     votes["end"] = np.mean([o["symbol"][vocabulary.end] for o in outputs])
     for note in (60, 76, 127):  # ratios do not depend on the normalisation
-        ratio = combined["symbol"][vocabulary.event_symbols((note,))[0]] - combined["symbol"][
-            vocabulary.event_symbols((40,))[0]]
+        ratio = combined["symbol"][sung(note)] - combined["symbol"][sung(40)]
         assert ratio == pytest.approx(votes[note] - votes[40], abs=1e-4)
-    assert combined["symbol"][vocabulary.end] - combined["symbol"][
-        vocabulary.event_symbols((40,))[0]] == pytest.approx(votes["end"] - votes[40], abs=1e-4)
+    assert combined["symbol"][vocabulary.end] - combined["symbol"][sung(40)] == pytest.approx(
+        votes["end"] - votes[40], abs=1e-4)
     assert np.exp(combined["symbol"]).sum() == pytest.approx(1.0, abs=1e-4)
     window = KeyEnsemble(WindowModel(folder / card["files"]["window"]["float32"]), vocabulary,
                          shifts)
@@ -403,7 +479,8 @@ def test_eval_chooses_the_keys_on_validation_and_every_consumer_uses_them(
     card = load_card(tmp_path / "tiny.json")
     step = tmp_path / card["files"]["step"]["int8"]
     result = playbach("eval", step, "--corpus", bach_corpus[0], "--choose-keys", "--beam", "2",
-                      "--music-events", "20", "--no-baselines", "--write-card", "--json")
+                      "--samples", "1", "--cap", "5", "--no-baselines", "--write-card",
+                      "--json")
     assert result.returncode == 0, result.stderr
     card = load_card(tmp_path / "tiny.json")
     chosen = card["inference"]["keys"]
@@ -424,7 +501,7 @@ def test_eval_chooses_the_keys_on_validation_and_every_consumer_uses_them(
     assert Composer(window, keys=[-1, 0, 1]).generator.reader.model.shifts == (-1, 0, 1)
     other = [-1, 0, 1] if chosen != [-1, 0, 1] else [-2, -1, 0, 1, 2]  # beside the card's
     result = playbach("eval", step, "--corpus", bach_corpus[0], "--keys", *other, "--beam", "0",
-                      "--music-events", "0", "--write-card")
+                      "--samples", "0", "--write-card")
     assert result.returncode == 0, result.stderr
     name = "%+d..%+d" % (other[0], other[-1])
     assert "in keys %s" % name in result.stdout
@@ -479,7 +556,8 @@ def test_eval_scores_every_piece_of_another_corpus_against_the_models_training_p
     pieces = store.load_pieces(foreign_corpus)
     # The n-grams find the training pieces in the corpus the card names, unless told.
     assert card["corpus"]["folder"] == str(bach_corpus[0])
-    result = playbach("eval", step, "--corpus", foreign_corpus, "--music-events", 30, "--json")
+    result = playbach("eval", step, "--corpus", foreign_corpus, "--samples", 1, "--cap", 10,
+                      "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["corpus"] == str(foreign_corpus) and report["test_pieces"] == 3
@@ -487,10 +565,10 @@ def test_eval_scores_every_piece_of_another_corpus_against_the_models_training_p
     assert report["train_corpus"] == str(bach_corpus[0])
     assert 0 < report["model_scores"]["pitch"]["nll_per_event"] < 50
     assert set(report["baselines"]["pitch"]) >= {"token_1", "symbol_16"}
-    assert report["music"]["primer"] == pieces[0].name and "corpus" in report["music"]
+    assert report["music"]["openings"] == 3 and "corpus" in report["music"]
     # The same n-grams as from the model's own corpus given by hand.
     again = playbach("eval", step, "--corpus", foreign_corpus, "--train-corpus", bach_corpus[0],
-                     "--beam", 0, "--music-events", 0)
+                     "--beam", 0, "--samples", 0)
     assert again.returncode == 0, again.stderr
     assert "on 3 pieces of %s, not the model's corpus" % foreign_corpus in again.stdout
     best = min(report["baselines"]["pitch"].items(), key=lambda item: item[1]["nll_per_event"])

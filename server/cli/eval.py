@@ -5,7 +5,11 @@ the music in the keys its card names (--choose-keys picks them on the validation
 per event (one onset) and in nats: the NLL of the pitch part (its notes and end), of the duration
 and of the dynamic, perplexity, top-1/top-5 accuracy (a beam over the notes, step models only),
 interpolated Kneser-Ney baselines trained on the same transposed training pieces (whole chord
-tokens n=1..5, the model's symbols, durations), and a music check on generated events.
+tokens n=1..5, the model's symbols, durations), and a music check: whole pieces played from the
+opening of each judged piece until the model ends them, by the model with the sampler's options
+(and each of them off) and by the best symbol n-gram, measured beside what Bach wrote after the
+same openings (parallel fifths and octaves, phrase endings, durations, key, tonic ending,
+lengths).
 
 On a corpus that is not the model's own (your MIDI folder, tokenized by playbach corpus) it
 scores every piece of it, against n-grams trained on the model's training pieces (from
@@ -19,6 +23,8 @@ import json
 import sys
 from pathlib import Path
 
+from playbach.engine.music import CAP, SAMPLES
+
 
 def add_arguments(parser):
     parser.add_argument("model", type=Path, help="a .tflite file listed in a model card")
@@ -29,8 +35,13 @@ def add_arguments(parser):
                         help="where the n-grams find the model's training pieces (default: "
                              "--corpus if it is the model's own, else the corpus its card names)")
     parser.add_argument("--beam", type=int, default=5, help="top-k accuracy's k (0: skip)")
-    parser.add_argument("--music-events", type=int, default=1000,
-                        help="events to generate for the music check (0: skip)")
+    parser.add_argument("--samples", type=int, default=SAMPLES,
+                        help="music check: pieces played from the opening of each judged piece, "
+                             "by the model and by the best symbol n-gram (0: skip; default: %d)"
+                             % SAMPLES)
+    parser.add_argument("--cap", type=int, default=CAP,
+                        help="music check: the most events a piece may last after its opening "
+                             "(default: %d)" % CAP)
     parser.add_argument("--no-baselines", action="store_true", help="skip the n-gram models")
     parser.add_argument("--seed", type=int, default=0, help="seed of the music check")
     parser.add_argument("--keys", type=int, nargs="+", metavar="SHIFT",
@@ -49,9 +60,10 @@ def add_arguments(parser):
 
 
 def run(args):
+    from playbach.engine.generator import SAMPLER
     from playbach.engine.music import music_check
     from playbach.model.card import max_notes
-    from playbach.model.evaluate import Evaluation
+    from playbach.model.evaluate import Evaluation, best_symbol_order
 
     try:
         if args.choose_keys:
@@ -65,10 +77,17 @@ def run(args):
     except (OSError, ValueError) as error:
         raise SystemExit("playbach eval: %s" % error) from None
     report = evaluation.report(args.beam)
-    if args.music_events:
+    if args.samples:
+        players = {"generated": (evaluation.model, {})}
+        for option in SAMPLER:  # each of the sampler's options off, and all of them
+            players["generated_no_" + option] = (evaluation.model, {option: not SAMPLER[option]})
+        players["generated_plain"] = (evaluation.model, {option: False for option in SAMPLER})
+        ngram = evaluation.ngram_player(best_symbol_order(report))
+        if ngram is not None:
+            players["ngram"] = (ngram, {})
         report["music"] = music_check(
-            evaluation.model, evaluation.vocabulary, evaluation.pieces,
-            max_notes(evaluation.card), args.music_events, args.seed,
+            players, evaluation.vocabulary, evaluation.pieces, max_notes(evaluation.card),
+            args.seed, args.samples, args.cap,
             reference="held_out_bach" if evaluation.own else "corpus")
     if args.write_card:
         _write_card(args.model, report)
@@ -100,9 +119,9 @@ def run(args):
         print("  pitch NLL vs best n-gram: %+.1f%%" % (100 * report["pitch_nll_vs_best_ngram"]))
     if "music" in report:
         music = report["music"]
-        print("  music: generated %s; %s %s" % (
-            music["generated"], "held-out Bach" if "held_out_bach" in music else "the corpus",
-            music.get("held_out_bach", music.get("corpus"))))
+        for name in [name for name in music if isinstance(music[name], dict)]:
+            print("  music, %s: %s" % (name.replace("_", " "), ", ".join(
+                "%s %s" % item for item in music[name].items() if item[0] != "duration_shares")))
     return 0
 
 

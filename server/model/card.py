@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 from playbach.model.vocabulary import INPUTS
@@ -195,11 +196,13 @@ def render_markdown(card):
         "Generated from `%s.json` by `playbach eval --write-card`; the JSON is the reference."
         % card["name"], "",
         "## What it is", "",
-        "A next-event model of four-part Bach chorales. Each event (the notes that start at one "
-        "onset) is read and predicted as its notes in ascending pitch and an end symbol (%d "
-        "symbols, so no chord is ever unknown or cut), each step also reading what the four "
-        "voices hold before the event it spells; the duration and dynamic of an event are "
-        "predicted by their own heads when it ends." % len(card["vocabulary"]["symbols"]), "",
+        "A next-event model of four-part Bach chorales. %s (%d symbols, so no chord is ever "
+        "unknown or cut), each step also reading %s; the duration%s and dynamic of an event are "
+        "predicted by their own heads when it ends." % (
+            SPELLING_NOTES[card["vocabulary"].get("spelling", "ascending")],
+            len(card["vocabulary"]["symbols"]), _reading(hyper),
+            ", how it closes (it goes on, ends a phrase, ends the piece)"
+            if len(card["vocabulary"].get("forms", [])) > 1 else ""), "",
         "- layers: embeddings (%s), LSTM %s, dropout %s"
         % (_embeddings(hyper), " + ".join(map(str, hyper["lstm_units"])), hyper["dropout"]),
         "- parameters: %d" % training["parameters"],
@@ -229,17 +232,19 @@ def render_markdown(card):
         lines += ["", "## Evaluation on the held-out test pieces", "",
                   "NLL in nats per event (one onset); the pitch part sums its notes and end.%s"
                   % _check_note(card.get("check")), "",
-                  "| model | pitch NLL | duration NLL | dynamic NLL | event NLL | pitch top-1 "
-                  "| pitch top-5 | vs best n-gram | unrepresentable |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| model | pitch NLL | duration NLL | dynamic NLL | event NLL | form NLL "
+                  "| pitch top-1 | pitch top-5 | pitch vs best n-gram | event vs best n-grams "
+                  "| unrepresentable |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for name, report in evaluations.items():
             s = report["model_scores"]
-            lines.append("| %s | %.3f | %.3f | %.3f | %.3f | %s | %s | %s | %s |" % (
+            lines.append("| %s | %.3f | %.3f | %.3f | %.3f | %s | %s | %s | %s | %s | %s |" % (
                 name, s["pitch"]["nll_per_event"], s["duration"]["nll_per_event"],
                 s["dynamic"]["nll_per_event"], s["event"]["nll_per_event"],
+                "%.3f" % s["form"]["nll_per_event"] if "form" in s else "-",
                 s["pitch"].get("top1", "-"), s["pitch"].get("top5", "-"),
-                "%+.1f%%" % (100 * report["pitch_nll_vs_best_ngram"])
-                if "pitch_nll_vs_best_ngram" in report else "-",
+                _versus(report, "pitch_nll_vs_best_ngram"),
+                _versus(report, "event_nll_vs_best_ngrams"),
                 "%.2f%%" % (100 * s["pitch"].get("unrepresentable", 0))))
         baselines = next((r["baselines"] for r in evaluations.values() if "baselines" in r), {})
         if baselines:
@@ -251,25 +256,55 @@ def render_markdown(card):
                           for name, figures in models.items()]
         music = next((r["music"] for r in evaluations.values() if "music" in r), None)
         if music:
-            lines += ["", "Music check: %d events generated (seed %d) after the first %d events "
-                      "of held-out `%s`, against the held-out chorales:" % (
-                          music["generated"]["events"], music["seed"], music["primer_events"],
-                          music["primer"]), "",
-                      "| | pitch-class entropy (bits) | notes in the key's scale | notes in "
-                      "the local key's scale | longest repeated event | rests |",
-                      "| --- | --- | --- | --- | --- | --- |"]
-            for name in ("generated", "held_out_bach"):
+            lines += ["", _music_note(music), "",
+                      "| | pieces | ended by the model | length: median (p10-p90) | parallel "
+                      "5ths/8ves (four-note pairs) | in the voices | phrase endings per 100 "
+                      "events | durations: TV from Bach | 1/4 beat | 2 beats or more | notes "
+                      "in the key | ends on the tonic chord | longest repeat |",
+                      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+                      "| --- |"]
+            rows = [name for name in music if isinstance(music[name], dict)]
+            for name in rows[1:] + rows[:1]:  # the reference last
                 m = music[name]
-                lines.append("| %s | %.3f | %.3f | %.3f | %d | %.3f |" % (
-                    name.replace("_", " "), m["pitch_class_entropy_bits"], m["in_scale"],
-                    m["in_local_scale"], m["longest_repeat"], m["rests"]))
-            lines += ["", "The key of a held-out piece is its own (Krumhansl-Kessler profiles); "
-                      "of the generated music, the primer's; the local key is re-estimated for "
-                      "every stretch of 32 events."]
+                shares = m["duration_shares"]
+                lines.append("| %s | %d | %.0f%% | %g (%g-%g) | %.2f%% (%d) | %.2f%% | %.2f | %s "
+                             "| %.1f%% | %.1f%% | %.1f%% | %.0f%% | %d |" % (
+                                 MUSIC_ROWS.get(name, name), m["pieces"], 100 * m["ended"],
+                                 m["length_median"], *m["length_p10_p90"],
+                                 100 * m["parallel_fifths_octaves"], m["four_note_pairs"],
+                                 100 * m["parallels_in_voices"], m["phrase_endings_per_100"],
+                                 "%.3f" % m["duration_tv"] if "duration_tv" in m else "-",
+                                 100 * shares.get("1/4", 0), 100 * sum(
+                                     share for duration, share in shares.items()
+                                     if Fraction(duration) >= 2),
+                                 100 * m["in_key"], 100 * m["tonic_end"], m["longest_repeat"]))
     commands = card.get("commands", [])
     if commands:
         lines += ["", "## Reproduce", "", "```sh"] + commands + ["```"]
     return "\n".join(lines) + "\n"
+
+
+SPELLING_NOTES = {
+    "ascending": "Each event (the notes that start at one onset) is read and predicted as its "
+                 "notes in ascending pitch and an end symbol, voiced by the shared Voicer",
+    "voices": "Each event (the notes that start at one onset) is read and predicted voice by "
+              "voice, bass to soprano, each voice's new note or a hold, then an end symbol: "
+              "Bach's own parts where the corpus has them",
+    "parts": "Each event (the notes that start at one onset) is read and predicted as its notes, "
+             "each tagged with the voice singing it, bass to soprano, and an end symbol: Bach's "
+             "own parts where the corpus has them",
+}
+INPUT_NOTES = {"voicing": "what the four voices hold before the event it spells",
+               "beat": "the event's beat in the bar", "phrase": "how far into its phrase",
+               "phrases": "how many phrases have ended",
+               "key": "the key of the piece's opening once its first phrase has ended"}
+
+
+def _reading(hyper):
+    """What each step reads besides its symbol, duration, dynamic and form, in words."""
+    notes = [note for name, note in INPUT_NOTES.items() if hyper.get(
+        next(spec.embedding for spec in INPUTS if spec.name == name))]
+    return ", ".join(notes[:-1]) + (" and " if len(notes) > 1 else "") + notes[-1]
 
 
 def _embeddings(hyper):
@@ -277,7 +312,32 @@ def _embeddings(hyper):
     model was trained with)."""
     return ", ".join("%s %s" % (spec.name, " x ".join(
         map(str, spec.shape + (hyper[spec.embedding],)))) for spec in INPUTS
-        if spec.embedding in hyper)
+        if hyper.get(spec.embedding))
+
+
+MUSIC_ROWS = {"generated": "the model", "generated_no_voice_leading": "the model, no "
+              "voice-leading mask", "generated_no_tonic_end": "the model, may end off the tonic",
+              "generated_plain": "the model, neither", "ngram": "the best symbol n-gram",
+              "held_out_bach": "Bach (held out)", "corpus": "the corpus"}
+
+
+def _music_note(music):
+    return ("Music check: from the opening of each of the %d judged pieces (its events to its "
+            "first phrase end: the key it begins in), %d piece%s played (seed %d) until the "
+            "model ends it or %d events, measured after the opening beside what Bach wrote "
+            "after it. Parallel fifths and octaves: of consecutive events that both start four "
+            "notes, read bass to soprano in pitch order, the share with two voices moving the "
+            "same way from a perfect fifth or octave into the same (issue 13's measure); *in "
+            "the voices*: the same in the voices the model gave the notes (Bach's parts). A "
+            "phrase ending is an event of 2 beats or more after a shorter one; the key is the "
+            "opening's (Krumhansl-Kessler), the tonic chord its tonic in the bass with its "
+            "third (major or minor) and fifth; a piece the cap stops does not end on it."
+            % (music["openings"], music["samples"], "" if music["samples"] == 1 else "s each",
+               music["seed"], music["cap"]))
+
+
+def _versus(report, field):
+    return "%+.1f%%" % (100 * report[field]) if field in report else "-"
 
 
 def _check_note(check):
