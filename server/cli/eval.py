@@ -79,9 +79,14 @@ def run(args):
     report = evaluation.report(args.beam)
     if args.samples:
         players = {"generated": (evaluation.model, {})}
-        for option in SAMPLER:  # each of the sampler's options off, and all of them
-            players["generated_no_" + option] = (evaluation.model, {option: not SAMPLER[option]})
-        players["generated_plain"] = (evaluation.model, {option: False for option in SAMPLER})
+        tried = [dict(SAMPLER)]
+        for option in SAMPLER:  # each of the sampler's options the other way, and all off
+            tried.append(dict(SAMPLER, **{option: not SAMPLER[option]}))
+            players["generated_%s_%s" % ("no" if SAMPLER[option] else "with", option)] = (
+                evaluation.model, tried[-1])
+        plain = {option: False for option in SAMPLER}
+        if plain not in tried:
+            players["generated_plain"] = (evaluation.model, plain)
         ngram = evaluation.ngram_player(best_symbol_order(report))
         if ngram is not None:
             players["ngram"] = (ngram, {})
