@@ -10,6 +10,7 @@ import pytest
 
 import playbach_protocol as protocol
 from conftest import midi_notes, playbach
+from playbach.corpus import measures
 from playbach.engine import primer as primers
 from playbach.engine.composer import Composer, model_file
 from playbach.engine.midifile import TICKS_PER_BEAT, timed_notes
@@ -184,6 +185,26 @@ def test_generated_events_carry_their_voices_and_the_timeline_follows_them(tiny_
         moved = {voice: note for voice, note, _ in t.moves if note is not None}
         assert moved == {voice: note for note, singers in zip(generated.notes, generated.parts)
                          for voice in singers}
+
+
+def test_voice_leading_draws_again_an_event_the_voicer_would_move_in_parallels(tiny_model):
+    """The tiny model spells ascending, leaving its voices to the Voicer: with voice leading an
+    event whose voices would move in parallel fifths or octaves is drawn again, and played only
+    where every draw was."""
+    def play(voice_leading):
+        composer = Composer(model_file(tiny_model), seed=SEED, voice_leading=voice_leading)
+        composer.begin(composer.choose_primer())
+        speller, parallels = composer.generator.speller, 0
+        for _ in range(600):
+            before = speller.held()
+            composer.next_event()
+            parallels += measures.moves_in_parallel(before, speller.held())
+        return parallels, composer.generator
+
+    plain, unled = play(False)
+    assert plain >= 8 and unled.redrawn == unled.kept_parallels == 0
+    parallels, led = play(True)
+    assert led.redrawn >= plain / 2 and parallels == led.kept_parallels < plain / 4
 
 
 def test_the_timeline_follows_given_parts_and_ends_every_note_with_the_piece():

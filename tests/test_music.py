@@ -124,6 +124,23 @@ def test_keys_scales_and_tonic_chords():
                              [((0,), (1,), (2,), (3,)), ((0,),)]) == [47, 64, 67, 72]
 
 
+def test_parallel_fifths_and_octaves_between_two_voicings():
+    from playbach.corpus import measures
+
+    c3, g3, c4 = 48, 55, 60
+    assert measures.moves_in_parallel((c3, g3, None, None), (c3 + 2, g3 + 2, None, None))  # 5ths
+    assert measures.moves_in_parallel((c3, None, None, c4), (c3 - 1, None, None, c4 - 1))  # 8ves
+    assert measures.moves_in_parallel((c3, g3, c4, 64), (c3 + 2, 57, c4 - 1, 65))  # bass, tenor
+    assert not measures.moves_in_parallel((c3, g3), (c3 + 2, g3 - 2))  # contrary
+    assert not measures.moves_in_parallel((c3, g3), (c3, g3))  # held or struck again
+    assert not measures.moves_in_parallel((c3, 52), (c3 + 2, 54))  # parallel thirds
+    assert not measures.moves_in_parallel((c3, g3), (c3 + 2, g3 + 1))  # a fifth into a sixth
+    assert not measures.moves_in_parallel((c3, g3, None), (None, g3 + 2, c4))  # silent voices
+    # The corpus-wide measure counts the pairs of four-note events with one.
+    assert measures.parallel_fifths_octaves([(c3, g3, c4, 64), (c3 + 2, 57, 62, 65),
+                                             (c3, g3, c4, 64), (c3, None, c4, 64)]) == (2, 2)
+
+
 def test_phrase_endings_and_duration_shares():
     from playbach.corpus import measures
 

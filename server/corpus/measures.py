@@ -81,9 +81,17 @@ def parallel_fifths_octaves(voicings):
         if None in before or None in after:
             continue
         pairs += 1
-        with_parallels += any(_parallel(before, after, low, high)
-                              for low in range(len(before)) for high in range(low + 1, len(before)))
+        with_parallels += moves_in_parallel(before, after)
     return pairs, with_parallels
+
+
+def moves_in_parallel(before, after):
+    """Whether, from one voicing to the next (a note or None per voice), a pair of voices
+    sounding in both moves the same way from a perfect fifth or octave/unison into the same
+    one."""
+    voices = [v for v, (a, b) in enumerate(zip(before, after)) if a is not None and b is not None]
+    return any(_parallel(before, after, low, high)
+               for index, low in enumerate(voices) for high in voices[index + 1:])
 
 
 def _parallel(before, after, low, high):

@@ -33,11 +33,11 @@ import numpy as np
 from playbach.corpus import measures
 from playbach.model.runtime import reader_for
 from playbach.model.vocabulary import CONTINUES, PHRASE, PIECE
-from playbach.music import Voicer
 
 # The sampler's options unless told, chosen on the music check (docs/spellings.md): with
 # tonic_end the models measured rarely ended a piece at all.
 SAMPLER = {"voice_leading": True, "tonic_end": False}
+REDRAWS = 8  # the most times an event in parallels is drawn again (voice_leading, by the Voicer)
 
 Generated = namedtuple("Generated", "notes duration dynamic parts phrase_end piece_end")
 Generated.__doc__ = """One generated event: the wire's ``notes``, ``duration``, ``dynamic``; the
@@ -73,10 +73,12 @@ class Generator:
     """Generates events from a model and a primer (see the module's docstring).
 
     With ``voice_leading``, a note that would move its voice in parallel fifths or octaves (or
-    unisons) with a voice the event has already moved is never sampled (the model's voices;
-    a model that leaves its voices to the ``Voicer`` is not masked). With ``tonic_end``, a piece
-    ends only where the chord then sounding is the tonic chord of the key it began in (the key
-    of its opening), else the model plays on."""
+    unisons) with a voice the event has already moved is never sampled, where the model gives
+    each note its voice; where it leaves the voices to the ``Voicer``, an event whose notes the
+    Voicer would move so is drawn again, up to ``REDRAWS`` times (:attr:`redrawn` counts the
+    events drawn again, :attr:`kept_parallels` those still in parallels after the last). With
+    ``tonic_end``, a piece ends only where the chord then sounding is the tonic chord of the key
+    it began in (the key of its opening), else the model plays on."""
 
     def __init__(self, model, vocabulary, seed=None, temperature=1.0, top_k=0, top_p=1.0, *,
                  max_notes, max_repeats=4, voice_leading=SAMPLER["voice_leading"],
@@ -88,6 +90,7 @@ class Generator:
         self.rng = np.random.default_rng(seed)
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         self.max_notes, self.max_repeats = max_notes, max_repeats
+        self.redrawn = self.kept_parallels = 0
         self.reset()
 
     def reset(self, time_signature=None):
@@ -135,12 +138,20 @@ class Generator:
         """Sample the next event and read it; return it as :class:`Generated`. With
         ``may_end`` false the piece goes on whatever the model says."""
         vocabulary = self.vocabulary
-        while True:
-            symbol = sample(self.log_probs["symbol"], self.rng, self.temperature, self.top_k,
-                            self.top_p, self._allowed())
-            if symbol == vocabulary.end:
+        redraw = self.voice_leading and not self.speller.gives_voices
+        start = (self.reader.memory(), self.speller.memory(), self.log_probs) if redraw else None
+        for draw in range(REDRAWS + 1):
+            self._draw_notes()
+            if not redraw or not measures.moves_in_parallel(self.speller.held(),
+                                                            self.speller.pending_voicing()):
                 break
-            self.log_probs = self.reader.read(self.speller.note(symbol))
+            if draw == REDRAWS:
+                self.kept_parallels += 1
+                break
+            self.redrawn += draw == 0
+            memory, spelling, self.log_probs = start
+            self.reader.recall(memory)
+            self.speller.recall(spelling)
         notes = tuple(self.speller.pending_notes())
         ending = not may_end or (self.tonic_end and not measures.is_tonic_chord(
             self._sounding(), self.speller.key or measures.estimate_key([])))
@@ -157,6 +168,15 @@ class Generator:
         self._remember((notes, duration, dynamic))
         return Generated(notes, duration, dynamic, self.speller.parts, form in (PHRASE, PIECE),
                          form == PIECE)
+
+    def _draw_notes(self):
+        """Sample the symbols of the next event, reading each, until ``<end>`` is drawn."""
+        while True:
+            symbol = sample(self.log_probs["symbol"], self.rng, self.temperature, self.top_k,
+                            self.top_p, self._allowed())
+            if symbol == self.vocabulary.end:
+                return
+            self.log_probs = self.reader.read(self.speller.note(symbol))
 
     def next_event(self):
         """Sample the next event of music that never ends and read it; return ``(notes,
@@ -197,18 +217,7 @@ class Generator:
 
     def _sounding(self):
         """The notes the voices would hold if the event spelled so far ended now."""
-        notes = self.speller.pending_notes()
-        if not notes:
-            return []
-        voices = self.speller.pending_voices()
-        if not voices:  # the Voicer's spelling: it would voice the notes at the end
-            held = self.speller.held()
-            voicer = Voicer()
-            voicer.held = held
-            voicer.step(notes)
-            return sorted(n for n in voicer.held if n is not None)
-        held = [voices.get(voice, note) for voice, note in enumerate(self.speller.held())]
-        return sorted(n for n in held if n is not None)
+        return sorted(n for n in self.speller.pending_voicing() if n is not None)
 
     def _remember(self, event):
         self.recent = (self.recent + [tuple(event[0])])[-self.max_repeats:]

@@ -316,7 +316,7 @@ def _embeddings(hyper):
 
 
 MUSIC_ROWS = {"generated": "the model", "generated_no_voice_leading": "the model, no "
-              "voice-leading mask", "generated_with_tonic_end": "the model, ending on the tonic only",
+              "voice leading", "generated_with_tonic_end": "the model, ending on the tonic only",
               "generated_plain": "the model, neither", "ngram": "the best symbol n-gram",
               "held_out_bach": "Bach (held out)", "corpus": "the corpus"}
 

@@ -268,6 +268,8 @@ class Speller:
     anywhere.
     """
 
+    gives_voices = True  # whether the symbols say which voice sings each note, note by note
+
     def __init__(self, vocabulary):
         self.vocabulary = vocabulary
         self.reset()
@@ -367,6 +369,14 @@ class Speller:
         notes, parts = self.spelled()
         return {voice: note for note, voices in zip(notes, parts or ()) for voice in voices}
 
+    def pending_voicing(self):
+        """The note each voice would hold (None: silent), bass first, if the event spelled so
+        far ended now: in the voices it gives its notes, or those the ``Voicer`` would."""
+        voicer = Voicer()
+        voicer.held, voicer.extras = list(self._voicer.held), list(self._voicer.extras)
+        voicer.step(*self.spelled())
+        return list(voicer.held)
+
     # --- what a spelling says ------------------------------------------------------------------
 
     def symbols(self, notes, parts):
@@ -412,6 +422,8 @@ class Speller:
 class AscendingSpeller(Speller):
     """The ``ascending`` spelling: an event's notes in ascending pitch, voiced by the
     ``Voicer``, whatever parts the music has."""
+
+    gives_voices = False
 
     def symbols(self, notes, parts):
         return [self.vocabulary.note_symbol(n) for n in sorted(notes)]
