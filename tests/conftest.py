@@ -43,6 +43,19 @@ def tiny_model(bach_corpus, tmp_path_factory):
     return out / "tiny.json"
 
 
+@pytest.fixture(scope="session")
+def tiny_parts_model(bach_corpus, tmp_path_factory):
+    """The tiny model in the ``parts`` spelling: it gives each note its voice."""
+    corpus, _ = bach_corpus
+    out = tmp_path_factory.mktemp("parts_model")
+    result = playbach("train", corpus, "--out", out, "--name", "tiny", "--epochs", "1",
+                      "--units", "48", "48", "--context", "10", "--spelling", "parts")
+    assert result.returncode == 0, result.stderr
+    result = playbach("export", out / "tiny.json", "--precision", "int8")
+    assert result.returncode == 0, result.stderr
+    return out / "tiny.json"
+
+
 # --- MQTT brokers and a model with primers, for the live server (appended) ---------------------
 import getpass  # noqa: E402
 import socket  # noqa: E402

@@ -187,24 +187,36 @@ def test_generated_events_carry_their_voices_and_the_timeline_follows_them(tiny_
                          for voice in singers}
 
 
+def played_in_parallels(model, voice_leading, events=600):
+    """How many of ``events`` events the model plays move two voices in parallel fifths or
+    octaves (in the voices it gives them), and its generator."""
+    composer = Composer(model_file(model), seed=SEED, voice_leading=voice_leading)
+    composer.begin(composer.choose_primer())
+    speller, parallels = composer.generator.speller, 0
+    for _ in range(events):
+        before = speller.held()
+        composer.next_event()
+        parallels += measures.moves_in_parallel(before, speller.held())
+    return parallels, composer.generator
+
+
 def test_voice_leading_draws_again_an_event_the_voicer_would_move_in_parallels(tiny_model):
     """The tiny model spells ascending, leaving its voices to the Voicer: with voice leading an
     event whose voices would move in parallel fifths or octaves is drawn again, and played only
     where every draw was."""
-    def play(voice_leading):
-        composer = Composer(model_file(tiny_model), seed=SEED, voice_leading=voice_leading)
-        composer.begin(composer.choose_primer())
-        speller, parallels = composer.generator.speller, 0
-        for _ in range(600):
-            before = speller.held()
-            composer.next_event()
-            parallels += measures.moves_in_parallel(before, speller.held())
-        return parallels, composer.generator
-
-    plain, unled = play(False)
+    plain, unled = played_in_parallels(tiny_model, False)
     assert plain >= 8 and unled.redrawn == unled.kept_parallels == 0
-    parallels, led = play(True)
+    parallels, led = played_in_parallels(tiny_model, True)
     assert led.redrawn >= plain / 2 and parallels == led.kept_parallels < plain / 4
+
+
+def test_voice_leading_masks_a_note_that_would_move_its_voice_in_parallels(tiny_parts_model):
+    """A model in the parts spelling names each note's voice as it samples it: with voice
+    leading no note that would move its voice in parallel fifths or octaves with one the event
+    has moved is ever sampled, so none is played and nothing is drawn again."""
+    plain, _ = played_in_parallels(tiny_parts_model, False)
+    parallels, led = played_in_parallels(tiny_parts_model, True)
+    assert plain >= 3 and parallels == led.redrawn == 0
 
 
 def test_the_timeline_follows_given_parts_and_ends_every_note_with_the_piece():

@@ -4,7 +4,9 @@ Splits the corpus by piece (fixed seed) so no test piece is ever seen in trainin
 training pieces into all 12 keys, and trains two stacked LSTMs with heads for the next symbol,
 duration and dynamic: the planned epochs that fit in --minutes, the last ones annealing the
 learning rate (fewer if the time is short), stopping early if the validation symbol loss stops
-improving. Each step reads a symbol and the voicing (what the four voices hold). Writes
+improving. Each step reads a symbol, the voicing (what the four voices hold) and how the last
+event closed (it goes on, ends a phrase, ends the piece), and where the event falls and its key
+where the hyper-parameters give those an embedding (model/hyper.py). Writes
 OUT/NAME.weights.h5 and the model card OUT/NAME.json (with every setting it used); then run
 playbach export and playbach eval.
 
