@@ -234,8 +234,9 @@ def browser():
 class Page:
     """A page in a fresh browser context, with every request it made."""
 
-    def __init__(self, browser, url):
-        self.context = browser.new_context(viewport={"width": 1100, "height": 900})
+    def __init__(self, browser, url, **context):
+        """``context``: Playwright's browser context options (a laptop's viewport unless given)."""
+        self.context = browser.new_context(**{"viewport": {"width": 1100, "height": 900}, **context})
         self.page = self.context.new_page()
         self.requests, self.errors = [], []
         self.page.on("request", lambda request: self.requests.append(request.url))
@@ -511,6 +512,40 @@ def test_the_page_shows_a_status_field_the_wire_gains_without_a_change_to_it(bro
                                                 "items => items.map(i => i.textContent)")
         assert labels[-3:] == ["Bars played", "Late, skipped", "Notes cancelled"]
         assert "Lead (ms)" in labels and "Settings from seq" in labels and "Piece" in labels
+    finally:
+        page.close()
+        server.stop()
+
+
+def test_the_page_fits_a_phone(browser):
+    """On a phone 390 CSS pixels wide (touch, 3x pixels): nothing scrolls sideways, the roll
+    takes the screen's width, each control's label its own line above it, and every field and
+    button is a finger's height (40 px) with 16 px text, so the phone does not zoom into it."""
+    port = free_port()
+    server = web.PageServer("127.0.0.1", port, web.settings(primers=[])).start()
+    page = Page(browser, "http://127.0.0.1:%d/" % port, viewport={"width": 390, "height": 844},
+                is_mobile=True, has_touch=True, device_scale_factor=3)
+    try:
+        page.wait("document.querySelector('#fields label')", "the controls built")
+        layout = page.page.evaluate("""() => {
+            const box = (e) => e.getBoundingClientRect();
+            const shown = (e) => box(e).width > 0;
+            return {
+              scroll: document.documentElement.scrollWidth,
+              roll: box(document.querySelector('#roll')).width,
+              labels: [...document.querySelectorAll('form .row label, form.row label')].filter(shown)
+                .map((l) => [box(l).width, box(l.closest('.row')).width]),
+              targets: [...document.querySelectorAll('input:not([type=checkbox]), select, button')]
+                .filter(shown).map((e) => [e.id || e.textContent, box(e).height,
+                                           getComputedStyle(e).fontSize]),
+            };
+        }""")
+        assert layout["scroll"] <= 390
+        assert 300 <= layout["roll"] <= 390
+        assert layout["labels"] and all(label >= row - 1 for label, row in layout["labels"])
+        assert len(layout["targets"]) >= 5
+        for name, height, font in layout["targets"]:
+            assert height >= 40 and font == "16px", (name, height, font)
     finally:
         page.close()
         server.stop()
