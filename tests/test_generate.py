@@ -11,7 +11,7 @@ import pytest
 import playbach_protocol as protocol
 from conftest import midi_notes, playbach
 from playbach.corpus import measures
-from playbach.engine import primer as primers
+from playbach.engine import generator, primer as primers
 from playbach.engine.composer import Composer, model_file
 from playbach.engine.midifile import TICKS_PER_BEAT, timed_notes
 from playbach.engine.synth import find_soundfont
@@ -217,6 +217,38 @@ def test_voice_leading_masks_a_note_that_would_move_its_voice_in_parallels(tiny_
     plain, _ = played_in_parallels(tiny_parts_model, False)
     parallels, led = played_in_parallels(tiny_parts_model, True)
     assert plain >= 3 and parallels == led.redrawn == 0
+
+
+def pieces_ended(model, tonic_end, pieces=16, cap=150):
+    """Of ``pieces`` played from the model's primers (up to ``cap`` events), how many the model
+    ended, and how many of those on the tonic chord of the key the piece began in."""
+    composer = Composer(model_file(model), seed=SEED, tonic_end=tonic_end)
+    ended = on_tonic = 0
+    for index, primer in enumerate(list(composer.primers.values()) * pieces):
+        if index == pieces:
+            break
+        composer.begin(primer, seed=SEED + index)
+        speller = composer.generator.speller
+        for _ in range(cap):
+            if composer.generate().piece_end:
+                sounding = sorted(note for note in speller.held() if note is not None)
+                ended += 1
+                on_tonic += measures.is_tonic_chord(sounding, speller.key)
+                break
+    return ended, on_tonic
+
+
+def test_tonic_end_draws_a_last_event_again_until_it_sounds_the_tonic(tiny_model, monkeypatch):
+    """With tonic_end every piece the model ends, ends on the tonic chord: where the model ends
+    one on another chord, its last event is drawn again until it sounds the tonic; without
+    those draws (the tiny model, which ends every piece, seldom on the tonic) few would end."""
+    ended, on_tonic = pieces_ended(tiny_model, False)
+    assert ended >= 8 and on_tonic < ended / 4
+    cadenced, on_tonic = pieces_ended(tiny_model, True)
+    assert on_tonic == cadenced
+    monkeypatch.setattr(generator, "CADENCE_DRAWS", 0)
+    undrawn, on_tonic = pieces_ended(tiny_model, True)
+    assert on_tonic == undrawn and cadenced >= 2 * undrawn + 3
 
 
 def test_the_timeline_follows_given_parts_and_ends_every_note_with_the_piece():

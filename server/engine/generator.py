@@ -38,6 +38,7 @@ from playbach.model.vocabulary import CONTINUES, PHRASE, PIECE
 # tonic_end the models measured rarely ended a piece at all.
 SAMPLER = {"voice_leading": True, "tonic_end": False}
 REDRAWS = 8  # the most times an event in parallels is drawn again (voice_leading, by the Voicer)
+CADENCE_DRAWS = 16  # the most draws of a piece's last event in search of the tonic (tonic_end)
 
 Generated = namedtuple("Generated", "notes duration dynamic parts phrase_end piece_end")
 Generated.__doc__ = """One generated event: the wire's ``notes``, ``duration``, ``dynamic``; the
@@ -77,8 +78,9 @@ class Generator:
     each note its voice; where it leaves the voices to the ``Voicer``, an event whose notes the
     Voicer would move so is drawn again, up to ``REDRAWS`` times (:attr:`redrawn` counts the
     events drawn again, :attr:`kept_parallels` those still in parallels after the last). With
-    ``tonic_end``, a piece ends only where the chord then sounding is the tonic chord of the key
-    it began in (the key of its opening), else the model plays on."""
+    ``tonic_end``, a piece ends only on the tonic chord of the key it began in (the key of its
+    opening): where the model ends it on another chord, its last event is drawn again, up to
+    ``CADENCE_DRAWS`` times, until it sounds the tonic chord; if none does, the model plays on."""
 
     def __init__(self, model, vocabulary, seed=None, temperature=1.0, top_k=0, top_p=1.0, *,
                  max_notes, max_repeats=4, voice_leading=SAMPLER["voice_leading"],
@@ -112,9 +114,8 @@ class Generator:
 
     def restore(self, snapshot):
         """Carry on from a :meth:`snapshot`, with the sampling settings as they are now."""
-        memory, spelling, self.log_probs, recent, random_state = snapshot
-        self.reader.recall(memory)
-        self.speller.recall(spelling)
+        self._recall(snapshot[:3])
+        recent, random_state = snapshot[3:]
         self.recent = list(recent)
         self.rng.bit_generator.state = random_state
 
@@ -137,37 +138,62 @@ class Generator:
     def generate(self, may_end=True):
         """Sample the next event and read it; return it as :class:`Generated`. With
         ``may_end`` false the piece goes on whatever the model says."""
-        vocabulary = self.vocabulary
-        redraw = self.voice_leading and not self.speller.gives_voices
-        start = (self.reader.memory(), self.speller.memory(), self.log_probs) if redraw else None
-        for draw in range(REDRAWS + 1):
-            self._draw_notes()
-            if not redraw or not measures.moves_in_parallel(self.speller.held(),
-                                                            self.speller.pending_voicing()):
-                break
-            if draw == REDRAWS:
-                self.kept_parallels += 1
-                break
-            self.redrawn += draw == 0
-            memory, spelling, self.log_probs = start
-            self.reader.recall(memory)
-            self.speller.recall(spelling)
+        start = (self.reader.memory(), self.speller.memory(), self.log_probs)
+        self._draw_event(start)
+        form, duration = self._draw_close(None if may_end else False)
+        if form == PIECE and self.tonic_end and not self._on_tonic():
+            # The model ends the piece here: look among its own draws of this last event for
+            # the tonic chord, and play on where none is.
+            for _ in range(CADENCE_DRAWS):
+                self._recall(start)
+                self._draw_event(start)
+                if self._on_tonic():
+                    break
+            form, duration = self._draw_close(self._on_tonic())
         notes = tuple(self.speller.pending_notes())
-        ending = not may_end or (self.tonic_end and not measures.is_tonic_chord(
-            self._sounding(), self.speller.key or measures.estimate_key([])))
-        closes = None
-        if ending and PIECE in vocabulary.forms:  # the piece may not end here
-            closes = np.array([form != PIECE for form, _ in vocabulary.closes])
-        form, duration = vocabulary.closes[sample(self.log_probs["duration"], self.rng,
-                                                  self.temperature, allowed=closes)]
         dynamic = None
         if notes:
-            dynamic = vocabulary.dynamics[sample(self.log_probs["dynamic"], self.rng,
-                                                 self.temperature)]
+            dynamic = self.vocabulary.dynamics[sample(self.log_probs["dynamic"], self.rng,
+                                                      self.temperature)]
         self.log_probs = self.reader.read(self.speller.end(duration, dynamic, form))
         self._remember((notes, duration, dynamic))
         return Generated(notes, duration, dynamic, self.speller.parts, form in (PHRASE, PIECE),
                          form == PIECE)
+
+    def _draw_event(self, start):
+        """Sample the notes of the next event (from ``start``, the state before it); where the
+        ``Voicer`` gives the voices, with ``voice_leading``, draw again while it would move
+        them in parallels."""
+        redraw = self.voice_leading and not self.speller.gives_voices
+        for draw in range(REDRAWS + 1):
+            self._draw_notes()
+            if not redraw or not measures.moves_in_parallel(self.speller.held(),
+                                                            self.speller.pending_voicing()):
+                return
+            if draw == REDRAWS:
+                self.kept_parallels += 1
+                return
+            self.redrawn += draw == 0
+            self._recall(start)
+
+    def _draw_close(self, end=None):
+        """Sample how the event closes, ``(form, duration)``: whether the piece ends there the
+        model chooses (``end`` None), or it ends (True) or goes on (False)."""
+        allowed = None
+        if end is not None and PIECE in self.vocabulary.forms:
+            allowed = np.array([(form == PIECE) == end for form, _ in self.vocabulary.closes])
+        return self.vocabulary.closes[sample(self.log_probs["duration"], self.rng,
+                                             self.temperature, allowed=allowed)]
+
+    def _on_tonic(self):
+        """Whether the event drawn so far sounds the tonic chord of the piece's key."""
+        return measures.is_tonic_chord(self._sounding(),
+                                       self.speller.key or measures.estimate_key([]))
+
+    def _recall(self, state):
+        memory, spelling, self.log_probs = state
+        self.reader.recall(memory)
+        self.speller.recall(spelling)
 
     def _draw_notes(self):
         """Sample the symbols of the next event, reading each, until ``<end>`` is drawn."""

@@ -85,7 +85,8 @@ def add_music_arguments(parser, default_bpm=DEFAULT_BPM):
                        "VOICE_LEADING] (default: %s)" % _on(SAMPLER["voice_leading"]))
     group.add_argument("--tonic-end", action=argparse.BooleanOptionalAction,
                        default=env("TONIC_END", SAMPLER["tonic_end"], flag),
-                       help="end a piece only on the tonic chord of the key it began in "
+                       help="end a piece only on the tonic chord of the key it began in (its last "
+                       "event drawn again until it sounds it) "
                        "[PLAYBACH_TONIC_END] (default: %s)" % _on(SAMPLER["tonic_end"]))
     group.add_argument("--bpm", type=bpm, default=env("BPM", default_bpm, bpm),
                        help="tempo in beats (quarter notes) per minute [PLAYBACH_BPM] (default: %g)"
