@@ -251,6 +251,28 @@ def test_tonic_end_draws_a_last_event_again_until_it_sounds_the_tonic(tiny_model
     assert on_tonic == undrawn and cadenced >= 2 * undrawn + 3
 
 
+def notes_in_key(model, key_pull, events=400):
+    """The share of the notes of ``events`` events played from a primer that are in the key
+    the piece began in, and that key."""
+    composer = Composer(model_file(model), seed=SEED, key_pull=key_pull)
+    composer.begin(composer.choose_primer())
+    played = [composer.next_event() for _ in range(events)]
+    key = composer.generator.speller.key
+    return measures.in_scale(played, key), key
+
+
+def test_key_pull_keeps_more_notes_in_the_key_the_piece_began_in(tiny_model, monkeypatch):
+    """With key_pull a note outside the piece's key is KEY_PULL nats less likely: more of the
+    notes are in the key, the more so the stronger the pull, and the key is the primer's."""
+    plain, key = notes_in_key(tiny_model, False)
+    pulled, pulled_key = notes_in_key(tiny_model, True)
+    monkeypatch.setattr(generator, "KEY_PULL", 4.0)
+    held, _ = notes_in_key(tiny_model, True)
+    print("in key: plain %.3f, pulled %.3f, KEY_PULL 4: %.3f" % (plain, pulled, held))
+    assert pulled_key == key and plain < 0.9
+    assert plain + 0.02 < pulled < held and held > 0.95
+
+
 def test_the_timeline_follows_given_parts_and_ends_every_note_with_the_piece():
     from playbach.engine.generator import Generated
 

@@ -33,12 +33,17 @@ def estimate_key(events):
     return best[1], best[2]
 
 
+def scale(key):
+    """The pitch classes (0 = C) of the scale of ``key``, ``(tonic, mode)``."""
+    tonic, mode = key
+    return {(tonic + step) % 12 for step in (MAJOR_SCALE if mode == "major" else MINOR_SCALE)}
+
+
 def in_scale(events, key):
     """Share of the notes of ``events`` whose pitch class is in the scale of ``key``."""
-    tonic, mode = key
-    scale = {(tonic + step) % 12 for step in (MAJOR_SCALE if mode == "major" else MINOR_SCALE)}
+    scale_classes = scale(key)
     classes = [n % 12 for notes, _, _ in events for n in notes]
-    return sum(c in scale for c in classes) / max(len(classes), 1)
+    return sum(c in scale_classes for c in classes) / max(len(classes), 1)
 
 
 def part_voicings(piece, voices=len(protocol.VOICES)):

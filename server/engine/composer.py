@@ -24,8 +24,8 @@ def model_file(model=None, mode="step", precision="int8"):
 
 class Composer:
     """Events from a model, one at a time, continuing a primer; ``sampler``: the generator's
-    options (``voice_leading``, ``tonic_end``; by default :data:`~playbach.engine.generator.
-    SAMPLER`)."""
+    options, by name (:data:`~playbach.engine.generator.SAMPLER` names them and their
+    defaults)."""
 
     def __init__(self, model_path, seed=None, temperature=1.0, top_k=0, top_p=1.0, keys=None,
                  **sampler):

@@ -36,9 +36,10 @@ from playbach.model.vocabulary import CONTINUES, PHRASE, PIECE
 
 # The sampler's options unless told, chosen on the music check (docs/spellings.md): with
 # tonic_end the models measured rarely ended a piece at all.
-SAMPLER = {"voice_leading": True, "tonic_end": False}
+SAMPLER = {"voice_leading": True, "tonic_end": False, "key_pull": False}
 REDRAWS = 8  # the most times an event in parallels is drawn again (voice_leading, by the Voicer)
 CADENCE_DRAWS = 16  # the most draws of a piece's last event in search of the tonic (tonic_end)
+KEY_PULL = 1.0  # nats taken from a note outside the piece's key (key_pull): e^-1, 37 % as likely
 
 Generated = namedtuple("Generated", "notes duration dynamic parts phrase_end piece_end")
 Generated.__doc__ = """One generated event: the wire's ``notes``, ``duration``, ``dynamic``; the
@@ -80,13 +81,16 @@ class Generator:
     events drawn again, :attr:`kept_parallels` those still in parallels after the last). With
     ``tonic_end``, a piece ends only on the tonic chord of the key it began in (the key of its
     opening): where the model ends it on another chord, its last event is drawn again, up to
-    ``CADENCE_DRAWS`` times, until it sounds the tonic chord; if none does, the model plays on."""
+    ``CADENCE_DRAWS`` times, until it sounds the tonic chord; if none does, the model plays on.
+    With ``key_pull``, a note outside the scale of that key is ``KEY_PULL`` nats less likely
+    than the model says (once the key is known: from the primer's end)."""
 
     def __init__(self, model, vocabulary, seed=None, temperature=1.0, top_k=0, top_p=1.0, *,
                  max_notes, max_repeats=4, voice_leading=SAMPLER["voice_leading"],
-                 tonic_end=SAMPLER["tonic_end"]):
+                 tonic_end=SAMPLER["tonic_end"], key_pull=SAMPLER["key_pull"]):
         self.vocabulary = vocabulary
-        self.voice_leading, self.tonic_end = voice_leading, tonic_end
+        self.voice_leading, self.tonic_end, self.key_pull = voice_leading, tonic_end, key_pull
+        self._out_of_key = {}
         self.reader = reader_for(model)
         self.speller = vocabulary.speller()
         self.rng = np.random.default_rng(seed)
@@ -198,11 +202,23 @@ class Generator:
     def _draw_notes(self):
         """Sample the symbols of the next event, reading each, until ``<end>`` is drawn."""
         while True:
-            symbol = sample(self.log_probs["symbol"], self.rng, self.temperature, self.top_k,
-                            self.top_p, self._allowed())
+            symbol = sample(self._pulled(self.log_probs["symbol"]), self.rng, self.temperature,
+                            self.top_k, self.top_p, self._allowed())
             if symbol == self.vocabulary.end:
                 return
             self.log_probs = self.reader.read(self.speller.note(symbol))
+
+    def _pulled(self, log_probs):
+        """``log_probs`` over the symbols, with ``key_pull`` made ``KEY_PULL`` nats less likely
+        where the symbol is a note outside the piece's key."""
+        key = self.speller.key
+        if not self.key_pull or key is None:
+            return log_probs
+        if key not in self._out_of_key:
+            notes = self.vocabulary.notes()
+            self._out_of_key[key] = KEY_PULL * ((notes >= 0) & ~np.isin(
+                notes % 12, sorted(measures.scale(key))))
+        return log_probs - self._out_of_key[key]
 
     def next_event(self):
         """Sample the next event of music that never ends and read it; return ``(notes,

@@ -12,7 +12,7 @@ import playbach_protocol as protocol
 
 from playbach.engine import primer
 from playbach.engine.composer import Composer, model_file
-from playbach.engine.generator import SAMPLER
+from playbach.engine.generator import KEY_PULL, SAMPLER
 
 
 def env(name, default=None, kind=str):
@@ -37,6 +37,14 @@ def flag(text):
 
 
 DEFAULT_BPM = 100.0
+# The flags of the sampler's options (generator.SAMPLER), each --name and --no-name
+SAMPLER_HELP = {
+    "voice_leading": "never move two voices in parallel fifths or octaves",
+    "tonic_end": "end a piece only on the tonic chord of the key it began in (its last event "
+                 "drawn again until it sounds it)",
+    "key_pull": "make a note outside the key the piece began in less likely (%g nats)"
+                % KEY_PULL,
+}
 
 
 def bpm(text):
@@ -79,15 +87,12 @@ def add_music_arguments(parser, default_bpm=DEFAULT_BPM):
     group.add_argument("--top-p", type=float, default=env("TOP_P", 1.0, float),
                        help="sample within the likeliest P of the probability [PLAYBACH_TOP_P] "
                        "(default: 1)")
-    group.add_argument("--voice-leading", action=argparse.BooleanOptionalAction,
-                       default=env("VOICE_LEADING", SAMPLER["voice_leading"], flag),
-                       help="never move two voices in parallel fifths or octaves [PLAYBACH_"
-                       "VOICE_LEADING] (default: %s)" % _on(SAMPLER["voice_leading"]))
-    group.add_argument("--tonic-end", action=argparse.BooleanOptionalAction,
-                       default=env("TONIC_END", SAMPLER["tonic_end"], flag),
-                       help="end a piece only on the tonic chord of the key it began in (its last "
-                       "event drawn again until it sounds it) "
-                       "[PLAYBACH_TONIC_END] (default: %s)" % _on(SAMPLER["tonic_end"]))
+    for option, what in SAMPLER_HELP.items():
+        name = option.upper()
+        group.add_argument("--" + option.replace("_", "-"), action=argparse.BooleanOptionalAction,
+                           default=env(name, SAMPLER[option], flag),
+                           help="%s [PLAYBACH_%s] (default: %s)" % (what, name,
+                                                                   _on(SAMPLER[option])))
     group.add_argument("--bpm", type=bpm, default=env("BPM", default_bpm, bpm),
                        help="tempo in beats (quarter notes) per minute [PLAYBACH_BPM] (default: %g)"
                        % default_bpm)
@@ -107,8 +112,7 @@ def open_composer(args):
     try:
         path = model_file(args.model, args.mode, args.precision)
         composer = Composer(path, args.seed, args.temperature, args.top_k, args.top_p,
-                            args.keys, voice_leading=args.voice_leading,
-                            tonic_end=args.tonic_end)
+                            args.keys, **{option: getattr(args, option) for option in SAMPLER})
         if args.primer_tokens:
             first = primer.from_tokens(args.primer_tokens)
         elif args.primer_midi:

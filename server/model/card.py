@@ -269,7 +269,7 @@ def render_markdown(card):
                 shares = m["duration_shares"]
                 lines.append("| %s | %d | %.0f%% | %g (%g-%g) | %.2f%% (%d) | %.2f%% | %.2f | %s "
                              "| %.1f%% | %.1f%% | %.1f%% | %.0f%% | %d |" % (
-                                 MUSIC_ROWS.get(name, name), m["pieces"], 100 * m["ended"],
+                                 _music_row(name), m["pieces"], 100 * m["ended"],
                                  m["length_median"], *m["length_p10_p90"],
                                  100 * m["parallel_fifths_octaves"], m["four_note_pairs"],
                                  100 * m["parallels_in_voices"], m["phrase_endings_per_100"],
@@ -315,10 +315,18 @@ def _embeddings(hyper):
         if hyper.get(spec.embedding))
 
 
-MUSIC_ROWS = {"generated": "the model", "generated_no_voice_leading": "the model, no "
-              "voice leading", "generated_with_tonic_end": "the model, ending on the tonic only",
-              "generated_plain": "the model, neither", "ngram": "the best symbol n-gram",
-              "held_out_bach": "Bach (held out)", "corpus": "the corpus"}
+MUSIC_ROWS = {"generated": "the model", "generated_plain": "the model, no sampler option",
+              "ngram": "the best symbol n-gram", "held_out_bach": "Bach (held out)",
+              "corpus": "the corpus"}
+
+
+def _music_row(name):
+    """A music check's row in words: ``generated_with_key_pull`` is the model with the sampler
+    option ``key_pull`` on ("the model, with key pull"), ``generated_no_...`` with it off."""
+    for prefix in ("generated_with_", "generated_no_"):
+        if name.startswith(prefix):
+            return "the model, %s %s" % (prefix.split("_")[1], name[len(prefix):].replace("_", " "))
+    return MUSIC_ROWS.get(name, name)
 
 
 def _music_note(music):
