@@ -446,8 +446,8 @@ def test_key_ensemble_combines_the_model_read_in_other_keys(tiny_model, bach_cor
                 voicing=[move(held, shift) for held in read.voicing]), members[i])
             outputs.append(log_probs)
     normalised, votes = lambda row: row - np.logaddexp.reduce(row), {}
-    for head in ("duration", "dynamic"):
-        expected = normalised(np.mean([o[head] for o in outputs], axis=0))
+    for head in ("duration", "dynamic"):  # the members' arithmetic mean (a mixture)
+        expected = normalised(np.logaddexp.reduce([o[head] for o in outputs], axis=0))
         assert np.abs(combined[head] - expected).max() < 1e-5
     # The members' geometric mean, renormalised; a note a member cannot move back (127 read
     # 2 keys up) is left to the others.

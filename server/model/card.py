@@ -372,7 +372,8 @@ def _keys_note(inference):
     if keys == [0]:
         return "- read in the written key only"
     return ("- read in %d keys at once (%+d..%+d semitones), predictions moved back and combined "
-            "by their geometric mean: "
+            "by their geometric mean over the symbols, their arithmetic mean over durations and "
+            "dynamics: "
             "a test-time ensemble of the one network, chosen on the validation pieces (event "
             "NLL %s)" % (len(keys), keys[0], keys[-1], ", ".join(
                 "%s %.3f" % item for item in inference.get("validation_event_nll", {}).items())))

@@ -166,9 +166,13 @@ class KeyEnsemble:
     number of semitones, and their predictions, moved back, are combined.
 
     The network learnt every key from transposed copies, but not equally well in each; the
-    combination evens that out (a test-time ensemble of one network). It is the members'
-    geometric mean, renormalised (a product of experts), which scored better on the validation
-    pieces than their arithmetic mean. It offers the interface of the model it wraps
+    combination evens that out (a test-time ensemble of one network). Over the symbols it is
+    the members' geometric mean, renormalised (a product of experts), which scored better on
+    the validation pieces than their arithmetic mean; over the other heads (duration and form,
+    dynamic), whose classes are few, it is their arithmetic mean (a mixture), which scored better
+    there (the 16-epoch model in keys -4..+4: validation event NLL 4.268 against 4.306) and
+    samples the rarer durations about as often as one member does, where a product of experts
+    sharpens a distribution toward its likeliest class. It offers the interface of the model it wraps
     (``step``/``zero_state`` or ``predict``) at ``len(shifts)`` times the cost. The voicing
     moves with the music. A note a shift would move outside MIDI's 0-127 is read unmoved by
     that member, and that member has no say on predicting it.
@@ -201,8 +205,8 @@ class KeyEnsemble:
     def _combine(self, outputs):
         combined = {"symbol": geometric_mean([log_probs["symbol"] for log_probs in outputs],
                                              self._back)}
-        combined.update((head, _normalised(np.mean([log_probs[head] for log_probs in outputs],
-                                                   axis=0))) for head in HEADS[1:])
+        combined.update((head, _normalised(np.logaddexp.reduce(
+            [log_probs[head] for log_probs in outputs], axis=0))) for head in HEADS[1:])
         return {head: row.astype(np.float32) for head, row in combined.items()}
 
 
