@@ -251,6 +251,32 @@ def test_tonic_end_draws_a_last_event_again_until_it_sounds_the_tonic(tiny_model
     assert on_tonic == undrawn and cadenced >= 2 * undrawn + 3
 
 
+def phrases_of_pieces(model, min_phrases, pieces=12, cap=300):
+    """How many phrases each of ``pieces`` pieces played from the model's primers had played
+    (the primer's aside) when the model ended it (None where the cap stopped it)."""
+    composer = Composer(model_file(model), seed=SEED, min_phrases=min_phrases, tonic_end=False)
+    primers, counts = list(composer.primers.values()), []
+    for index in range(pieces):
+        composer.begin(primers[index % len(primers)], seed=SEED + index)
+        ended = next((True for _ in range(cap) if composer.generate().piece_end), False)
+        played = composer.generator.speller.phrases - composer.generator.primed_phrases
+        counts.append(played if ended else None)
+    return counts
+
+
+def test_min_phrases_ends_a_piece_no_sooner_than_its_fourth_phrase(tiny_model):
+    """With min_phrases, where the model would end a piece before the MIN_PHRASES-th phrase it
+    plays (after the primer's) its close is drawn again among those that go on: every piece it
+    ends has played as many phrases (its last among them), and it still ends them; without, the
+    tiny model ends most of its pieces after one to three."""
+    plain = phrases_of_pieces(tiny_model, False)
+    held = phrases_of_pieces(tiny_model, True)
+    print("phrases per piece: %s without min_phrases, %s with it" % (plain, held))
+    assert None not in plain and sum(count < generator.MIN_PHRASES for count in plain) >= 6
+    ended = [count for count in held if count is not None]
+    assert len(ended) >= 9 and min(ended) >= generator.MIN_PHRASES == 4
+
+
 def notes_in_key(model, key_pull, events=400):
     """The share of the notes of ``events`` events played from a primer that are in the key
     the piece began in, and that key."""

@@ -1,9 +1,9 @@
 """Piece after piece: ``playbach serve`` ends a piece where the model ends it or at the cap
 (``--piece-events``), breathes, and plays the next after the next shipped primer; the status
 says which piece plays and how far; ``playbach watch`` marks where a piece ends and the next
-begins. Real mosquitto, the real TFLite interpreter on the shipped model (which never ends a
-piece: the cap ends it) and on the tiny model trained by the tests (whose form head ends pieces
-within a few events)."""
+begins. Real mosquitto, the real TFLite interpreter on the shipped model (which ends no piece
+before its fourth phrase, ``min_phrases``, so the caps here, of a few events, end its pieces)
+and on the tiny model trained by the tests (whose form head ends pieces within a few events)."""
 import io
 import signal
 import subprocess
@@ -20,7 +20,7 @@ from playbach.model.card import SHIPPED_CARD
 from test_serve import (PRIMER, SEED, TIMEOUT, Listener, broker_args, finish, ms,  # noqa: F401
                         prefix, serve)  # (a fixture)
 
-CAP = 20  # events: a piece of the shipped model, which never ends one itself
+CAP = 20  # events: a piece of the shipped model, which has not had four phrases by then
 BREATH = 3  # beats: 300 ms at the tests' 600 bpm, more than the lead (200 ms)
 
 
@@ -54,8 +54,8 @@ def test_serve_ends_a_piece_at_the_cap_and_plays_the_next_after_a_breath(
     first, second = pieces[1], pieces[CAP + 1]
     for piece in (first, second):
         assert [e["seq"] for e in piece] == list(range(piece[0]["seq"], piece[0]["seq"] + CAP))
-        # The cap is the piece's end, the only one (this model marks no phrases)...
-        assert [e.get("end") for e in piece] == [None] * (CAP - 1) + ["piece"]
+        # The cap is the piece's end, the only one (phrases may end on the way)...
+        assert [e.get("end") == "piece" for e in piece] == [False] * (CAP - 1) + [True]
         # ... and every note stops by it, the voices' too.
         end = piece[-1]["at"] + piece[-1]["ms"]
         assert all(e["at"] + max(e["holds_ms"], default=0) <= end + 1 for e in piece)
@@ -120,7 +120,8 @@ def test_a_piece_the_model_ends_ends_before_the_cap(tiny_model, mosquitto, prefi
 def test_the_next_piece_is_ready_at_once_and_a_new_setting_keeps_it():
     """The generating process ends a piece at the cap and primes the next at once; a setting
     changed once the last event of a piece has been taken applies to the next piece, which
-    still begins there (the shipped model: every piece ends at the cap)."""
+    still begins there (the shipped model, four phrases short of an end: every piece ends at the
+    cap)."""
     path = model_file(SHIPPED_CARD)
     first = primers.from_tokens(PRIMER)
     expected = Composer(path, seed=SEED)
@@ -227,7 +228,7 @@ def test_pauses_across_piece_ends_keep_each_piece_whole(mosquitto, prefix):  # n
     assert len(whole) >= 8 and pauses == 8
     for piece, events in whole:
         assert events[0]["seq"] == piece
-        assert [e.get("end") for e in events] == [None, None, "piece"], (piece, events)
+        assert [e.get("end") == "piece" for e in events] == [False, False, True], (piece, events)
 
 
 def test_a_new_piece_by_control_and_a_stop_play_on_in_pieces(mosquitto, prefix):  # noqa: F811

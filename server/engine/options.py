@@ -12,7 +12,7 @@ import playbach_protocol as protocol
 
 from playbach.engine import primer
 from playbach.engine.composer import Composer, model_file
-from playbach.engine.generator import KEY_PULL, SAMPLER
+from playbach.engine.generator import KEY_PULL, MIN_PHRASES, SAMPLER
 
 
 def env(name, default=None, kind=str):
@@ -44,6 +44,8 @@ SAMPLER_HELP = {
                  "drawn again until it sounds it)",
     "key_pull": "make a note outside the key the piece began in less likely (%g nats)"
                 % KEY_PULL,
+    "min_phrases": "end a piece no sooner than the %dth phrase it plays (after the primer)"
+                   % MIN_PHRASES,
 }
 
 

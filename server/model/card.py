@@ -339,7 +339,10 @@ def _music_note(music):
             "the voices*: the same in the voices the model gave the notes (Bach's parts). A "
             "phrase ending is an event of 2 beats or more after a shorter one; the key is the "
             "opening's (Krumhansl-Kessler), the tonic chord its tonic in the bass with its "
-            "third (major or minor) and fifth; a piece the cap stops does not end on it."
+            "third (major or minor) and fifth; a piece the cap stops does not end on it. The "
+            "model and the n-gram are sampled with the sampler's options as `generate` and "
+            "`serve` have them by default; each row between turns one of them the other way, "
+            "and *no sampler option* all off."
             % (music["openings"], music["samples"], "" if music["samples"] == 1 else "s each",
                music["seed"], music["cap"]))
 

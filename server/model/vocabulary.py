@@ -343,6 +343,11 @@ class Speller:
         """The key of the piece's opening, once estimated, else None."""
         return self._key
 
+    @property
+    def phrases(self):
+        """How many phrases have ended since the piece began."""
+        return self._phrases
+
     def held(self):
         """The note each voice holds (None: silent), bass first."""
         return list(self._voicer.held)
