@@ -226,11 +226,11 @@ class Generator:
         key = self.speller.key
         if not self.key_pull or key is None:
             return log_probs
-        if key not in self._out_of_key:
+        if key not in self._out_of_key:  # a mask over the symbols, once per key
             notes = self.vocabulary.notes()
-            self._out_of_key[key] = KEY_PULL * ((notes >= 0) & ~np.isin(
-                notes % 12, sorted(measures.scale(key))))
-        return log_probs - self._out_of_key[key]
+            self._out_of_key[key] = (notes >= 0) & ~np.isin(notes % 12,
+                                                            sorted(measures.scale(key)))
+        return log_probs - KEY_PULL * self._out_of_key[key]
 
     def next_event(self):
         """Sample the next event of music that never ends and read it; return ``(notes,
