@@ -89,12 +89,12 @@ def add_music_arguments(parser, default_bpm=DEFAULT_BPM):
     group.add_argument("--top-p", type=float, default=env("TOP_P", 1.0, float),
                        help="sample within the likeliest P of the probability [PLAYBACH_TOP_P] "
                        "(default: 1)")
-    for option, what in SAMPLER_HELP.items():
+    for option, default in SAMPLER.items():  # an option without its help fails here, at once
         name = option.upper()
-        group.add_argument("--" + option.replace("_", "-"), action=argparse.BooleanOptionalAction,
-                           default=env(name, SAMPLER[option], flag),
-                           help="%s [PLAYBACH_%s] (default: %s)" % (what, name,
-                                                                   _on(SAMPLER[option])))
+        group.add_argument("--" + option.replace("_", "-"),
+                           action=argparse.BooleanOptionalAction, default=env(name, default, flag),
+                           help="%s [PLAYBACH_%s] (default: %s)" % (SAMPLER_HELP[option], name,
+                                                                   _on(default)))
     group.add_argument("--bpm", type=bpm, default=env("BPM", default_bpm, bpm),
                        help="tempo in beats (quarter notes) per minute [PLAYBACH_BPM] (default: %g)"
                        % default_bpm)

@@ -323,9 +323,10 @@ MUSIC_ROWS = {"generated": "the model", "generated_plain": "the model, no sample
 def _music_row(name):
     """A music check's row in words: ``generated_with_key_pull`` is the model with the sampler
     option ``key_pull`` on ("the model, with key pull"), ``generated_no_...`` with it off."""
-    for prefix in ("generated_with_", "generated_no_"):
+    for way in ("with", "no"):
+        prefix = "generated_%s_" % way
         if name.startswith(prefix):
-            return "the model, %s %s" % (prefix.split("_")[1], name[len(prefix):].replace("_", " "))
+            return "the model, %s %s" % (way, name[len(prefix):].replace("_", " "))
     return MUSIC_ROWS.get(name, name)
 
 

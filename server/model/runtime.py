@@ -169,13 +169,13 @@ class KeyEnsemble:
     combination evens that out (a test-time ensemble of one network). Over the symbols it is
     the members' geometric mean, renormalised (a product of experts), which scored better on
     the validation pieces than their arithmetic mean; over the other heads (duration and form,
-    dynamic), whose classes are few, it is their arithmetic mean (a mixture), which scored better
-    there (the 16-epoch model in keys -4..+4: validation event NLL 4.268 against 4.306) and
-    samples the rarer durations about as often as one member does, where a product of experts
-    sharpens a distribution toward its likeliest class. It offers the interface of the model it wraps
-    (``step``/``zero_state`` or ``predict``) at ``len(shifts)`` times the cost. The voicing
-    moves with the music. A note a shift would move outside MIDI's 0-127 is read unmoved by
-    that member, and that member has no say on predicting it.
+    dynamic), whose classes are few, it is their arithmetic mean (a mixture), which scored
+    better there (the 16-epoch model in keys -4..+4: validation event NLL 4.268 against 4.306)
+    and samples the rarer durations about as often as one member does, where a product of
+    experts sharpens a distribution toward its likeliest class. It offers the interface of the
+    model it wraps (``step``/``zero_state`` or ``predict``) at ``len(shifts)`` times the cost.
+    The voicing moves with the music. A note a shift would move outside MIDI's 0-127 is read
+    unmoved by that member, and that member has no say on predicting it.
     """
 
     def __init__(self, model, vocabulary, shifts):
