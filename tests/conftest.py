@@ -32,11 +32,12 @@ def bach_corpus(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_model(bach_corpus, tmp_path_factory):
-    """A small model trained for one short epoch on the chorale slice, then exported."""
+    """A small model trained for one short epoch on the chorale slice (in batches of 64
+    windows, the model the tests were measured on), then exported."""
     corpus, _ = bach_corpus
     out = tmp_path_factory.mktemp("model")
     result = playbach("train", corpus, "--out", out, "--name", "tiny", "--epochs", "1",
-                      "--units", "48", "48", "--context", "10")
+                      "--units", "48", "48", "--context", "10", "--batch-size", "64")
     assert result.returncode == 0, result.stderr
     result = playbach("export", out / "tiny.json")
     assert result.returncode == 0, result.stderr
@@ -49,7 +50,8 @@ def tiny_parts_model(bach_corpus, tmp_path_factory):
     corpus, _ = bach_corpus
     out = tmp_path_factory.mktemp("parts_model")
     result = playbach("train", corpus, "--out", out, "--name", "tiny", "--epochs", "1",
-                      "--units", "48", "48", "--context", "10", "--spelling", "parts")
+                      "--units", "48", "48", "--context", "10", "--batch-size", "64",
+                      "--spelling", "parts")
     assert result.returncode == 0, result.stderr
     result = playbach("export", out / "tiny.json", "--precision", "int8")
     assert result.returncode == 0, result.stderr

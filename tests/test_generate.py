@@ -251,6 +251,30 @@ def test_tonic_end_draws_a_last_event_again_until_it_sounds_the_tonic(tiny_model
     assert on_tonic == undrawn and cadenced >= 2 * undrawn + 3
 
 
+def test_tonic_end_ends_a_piece_played_on_at_its_next_phrase_end_on_the_tonic(tiny_model):
+    """Where the model ends a piece off the tonic and no draw of its last event sounds it, the
+    piece plays on to its next phrase end, drawn again the same way, and ends there on the
+    tonic chord: no phrase end on the tonic passes after the model has meant to end."""
+    composer = Composer(model_file(tiny_model), seed=SEED, tonic_end=True, min_phrases=False)
+    played_on = ended_later = 0
+    for index, primer in enumerate(list(composer.primers.values()) * 2):
+        composer.begin(primer, seed=SEED + index)
+        generator, speller = composer.generator, composer.generator.speller
+        assert not generator.ending
+        for _ in range(200):
+            ending = generator.ending
+            generated = composer.generate()
+            played_on += generator.ending and not ending
+            if ending and generated.phrase_end:
+                sounding = sorted(note for note in speller.held() if note is not None)
+                on_tonic = measures.is_tonic_chord(sounding, speller.key)
+                assert generated.piece_end == on_tonic
+                ended_later += generated.piece_end
+            if generated.piece_end:
+                break
+    assert played_on >= 3 and ended_later >= played_on / 2
+
+
 def phrases_of_pieces(model, min_phrases, pieces=12, cap=300):
     """How many phrases each of ``pieces`` pieces played from the model's primers had played
     (the primer's aside) when the model ended it (None where the cap stopped it)."""

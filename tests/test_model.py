@@ -204,6 +204,22 @@ def test_windows_cover_every_target_and_pad_the_end():
     assert list(targets[0, 2:]) == [IGNORED] * 10
 
 
+def test_a_piece_ends_anywhere_in_its_last_window_not_on_its_last_step():
+    vocabulary = Vocabulary.default()
+    ends = set()
+    for count in range(6, 24):  # 12 to 46 steps
+        piece = Piece("p", events(" ".join(["C4:1/2:mf"] * count)), 120, "4/4")
+        encoded = dataset.encode([piece], vocabulary)
+        size = len(encoded[0][0].symbol)
+        inputs, targets = dataset.windows(encoded, length=12, stride=6)
+        last = 6 * (len(inputs.symbol) - 1)  # every window starts on the stride
+        assert last + 6 < size <= last + 12  # the end falls in the last window's second half
+        steps = (targets["symbol"] != IGNORED).sum(axis=1)
+        assert list(steps) == [min(12, size - 6 * row) for row in range(len(steps))]
+        ends.add(size - last)
+    assert ends == {8, 10, 12}  # not always on its last step
+
+
 def test_tiny_model_card_records_split_hyperparameters_and_files(tiny_model, bach_corpus):
     card = load_card(tiny_model)
     _, summary = bach_corpus

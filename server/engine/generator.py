@@ -83,7 +83,8 @@ class Generator:
     events drawn again, :attr:`kept_parallels` those still in parallels after the last). With
     ``tonic_end``, a piece ends only on the tonic chord of the key it began in (the key of its
     opening): where the model ends it on another chord, its last event is drawn again, up to
-    ``CADENCE_DRAWS`` times, until it sounds the tonic chord; if none does, the model plays on.
+    ``CADENCE_DRAWS`` times, until it sounds the tonic chord; if none does, the model plays on,
+    and the piece ends at its next phrase end (on the tonic chord, drawn again the same way).
     With ``key_pull``, a note outside the scale of that key is ``KEY_PULL`` nats less likely
     than the model says (once the key is known: from the primer's end). With ``min_phrases``, a
     piece ends no sooner than at the end of the ``MIN_PHRASES``th phrase it plays (the primer's
@@ -112,6 +113,7 @@ class Generator:
         self.reader.reset()
         self.recent = []
         self.primed_phrases = 0  # the phrases the primer ended, which min_phrases does not count
+        self.ending = False  # the model has ended the piece once, off the tonic (tonic_end)
         self.log_probs = self.reader.read(self.speller.start(time_signature))
 
     def reseed(self, seed):
@@ -122,12 +124,12 @@ class Generator:
         """Where the music is: all :meth:`restore` needs to carry on from here with the same
         random draws (the sampling settings are not part of it)."""
         return (self.reader.memory(), self.speller.memory(), self.log_probs, list(self.recent),
-                self.rng.bit_generator.state, self.primed_phrases)
+                self.rng.bit_generator.state, self.primed_phrases, self.ending)
 
     def restore(self, snapshot):
         """Carry on from a :meth:`snapshot`, with the sampling settings as they are now."""
         self._recall(snapshot[:3])
-        recent, random_state, self.primed_phrases = snapshot[3:]
+        recent, random_state, self.primed_phrases, self.ending = snapshot[3:]
         self.recent = list(recent)
         self.rng.bit_generator.state = random_state
 
@@ -157,6 +159,8 @@ class Generator:
         played_phrases = self.speller.phrases - self.primed_phrases + 1  # with this one
         if form == PIECE and self.min_phrases and played_phrases < MIN_PHRASES:
             form, duration = self._draw_close(False)  # too soon: the piece goes on
+        if form == PHRASE and self.ending:
+            form = PIECE  # the cadence the model played on from, come again
         if form == PIECE and self.tonic_end and not self._on_tonic():
             # The model ends the piece here: look among its own draws of this last event for
             # the tonic chord, and play on where none is.
@@ -166,6 +170,7 @@ class Generator:
                 if self._on_tonic():
                     break
             form, duration = self._draw_close(self._on_tonic())
+            self.ending = form != PIECE
         notes = tuple(self.speller.pending_notes())
         dynamic = None
         if notes:

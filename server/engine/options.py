@@ -41,7 +41,7 @@ DEFAULT_BPM = 100.0
 SAMPLER_HELP = {
     "voice_leading": "never move two voices in parallel fifths or octaves",
     "tonic_end": "end a piece only on the tonic chord of the key it began in (its last event "
-                 "drawn again until it sounds it)",
+                 "drawn again until it sounds it, else at the next phrase end)",
     "key_pull": "make a note outside the key the piece began in less likely (%g nats)"
                 % KEY_PULL,
     "min_phrases": "end a piece no sooner than the %dth phrase it plays (after the primer)"

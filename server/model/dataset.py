@@ -54,16 +54,16 @@ def windows(encoded, length, stride):
     """Cut encoded pieces into windows of ``length`` steps, starting every ``stride`` steps.
 
     Returns ``(inputs, targets)``: a :class:`Step` of ``int32`` arrays of shape ``(windows,
-    length)`` + each input's shape, and a dict of target arrays ``(windows, length)`` by head. A
-    piece's last window is padded (inputs ``PADDING``, targets ``IGNORED``).
+    length)`` + each input's shape, and a dict of target arrays ``(windows, length)`` by head.
+    A piece's last window starts on the stride like the others and is padded (inputs
+    ``PADDING``, targets ``IGNORED``): a piece ends anywhere in its last window's last
+    ``stride`` steps, not always on its last step, which taught the network, whose memory starts
+    afresh at each window, to end a piece once it had read a window's length of it.
     """
     inputs, targets = [], []
     for steps, following in encoded:
         size = len(steps.symbol)
-        starts = list(range(0, max(size - length, 0) + 1, stride))
-        if starts[-1] + length < size:
-            starts.append(size - length)
-        for start in starts:
+        for start in range(0, max(size - length + stride, 1), stride):
             inputs.append(Step(*(_cut(values, start, length, PADDING) for values in steps)))
             targets.append({head: _cut(following[head], start, length, IGNORED)
                             for head in HEADS})
