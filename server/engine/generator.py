@@ -159,7 +159,7 @@ class Generator:
         played_phrases = self.speller.phrases - self.primed_phrases + 1  # with this one
         if form == PIECE and self.min_phrases and played_phrases < MIN_PHRASES:
             form, duration = self._draw_close(False)  # too soon: the piece goes on
-        if form == PHRASE and self.ending:
+        if form == PHRASE and self.ending and may_end:
             form = PIECE  # the cadence the model played on from, come again
         if form == PIECE and self.tonic_end and not self._on_tonic():
             # The model ends the piece here: look among its own draws of this last event for
