@@ -219,6 +219,12 @@ def test_voice_leading_masks_a_note_that_would_move_its_voice_in_parallels(tiny_
     assert plain >= 3 and parallels == led.redrawn == 0
 
 
+def sounds_tonic(speller):
+    """Whether the notes the voices hold sound the tonic chord of the piece's key."""
+    return measures.is_tonic_chord(sorted(note for note in speller.held() if note is not None),
+                                   speller.key)
+
+
 def pieces_ended(model, tonic_end, pieces=16, cap=150):
     """Of ``pieces`` played from the model's primers (up to ``cap`` events), how many the model
     ended, and how many of those on the tonic chord of the key the piece began in."""
@@ -231,9 +237,8 @@ def pieces_ended(model, tonic_end, pieces=16, cap=150):
         speller = composer.generator.speller
         for _ in range(cap):
             if composer.generate().piece_end:
-                sounding = sorted(note for note in speller.held() if note is not None)
                 ended += 1
-                on_tonic += measures.is_tonic_chord(sounding, speller.key)
+                on_tonic += sounds_tonic(speller)
                 break
     return ended, on_tonic
 
@@ -266,9 +271,7 @@ def test_tonic_end_ends_a_piece_played_on_at_its_next_phrase_end_on_the_tonic(ti
             generated = composer.generate()
             played_on += generator.ending and not ending
             if ending and generated.phrase_end:
-                sounding = sorted(note for note in speller.held() if note is not None)
-                on_tonic = measures.is_tonic_chord(sounding, speller.key)
-                assert generated.piece_end == on_tonic
+                assert generated.piece_end == sounds_tonic(speller)
                 ended_later += generated.piece_end
             if generated.piece_end:
                 break

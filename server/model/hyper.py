@@ -10,9 +10,10 @@ HYPER_PARAMETERS = {
     "spelling": "ascending",  # how an event is spelled: vocabulary.SPELLINGS
     "context_events": CONTEXT_EVENTS,
     "window": CONTEXT_EVENTS * SYMBOLS_PER_EVENT,
-    # Symbols per training sequence (about 96 events, a whole chorale): measured against 96
-    # (docs/spellings.md), the network that has read whole pieces keeps more of Bach's rhythm
-    # in free play and ends its pieces on his phrase ends as often as he does.
+    # Symbols per training sequence (about 96 events, a whole chorale): measured against
+    # windows of 96 symbols (docs/spellings.md), the network that has read whole pieces keeps
+    # more of Bach's rhythm in free play and ends its pieces on his phrase ends as often as he
+    # does.
     "train_window": 384,
     "symbol_embedding": 128,  # one per input of vocabulary.INPUTS
     "duration_embedding": 16,
