@@ -1,5 +1,6 @@
 """Offline generation: note lengths from the timeline, the clock, primers, MIDI and WAV files,
 and the step and window models agreeing."""
+import argparse
 import json
 import wave
 from fractions import Fraction
@@ -11,7 +12,7 @@ import pytest
 import playbach_protocol as protocol
 from conftest import midi_notes, playbach
 from playbach.corpus import measures
-from playbach.engine import generator, primer as primers
+from playbach.engine import generator, options, primer as primers
 from playbach.engine.composer import Composer, model_file
 from playbach.engine.midifile import TICKS_PER_BEAT, timed_notes
 from playbach.engine.synth import find_soundfont
@@ -291,17 +292,17 @@ def phrases_of_pieces(model, min_phrases, pieces=12, cap=300):
     return counts
 
 
-def test_min_phrases_ends_a_piece_no_sooner_than_its_fourth_phrase(tiny_model):
+def test_min_phrases_ends_a_piece_no_sooner_than_its_third_phrase(tiny_model):
     """With min_phrases, where the model would end a piece before the MIN_PHRASES-th phrase it
     plays (after the primer's) its close is drawn again among those that go on: every piece it
     ends has played as many phrases (its last among them), and it still ends them; without, the
-    tiny model ends most of its pieces after one to three."""
+    tiny model ends about half its pieces after one or two."""
     plain = phrases_of_pieces(tiny_model, False)
     held = phrases_of_pieces(tiny_model, True)
     print("phrases per piece: %s without min_phrases, %s with it" % (plain, held))
-    assert None not in plain and sum(count < generator.MIN_PHRASES for count in plain) >= 6
+    assert None not in plain and sum(count < generator.MIN_PHRASES for count in plain) >= 5
     ended = [count for count in held if count is not None]
-    assert len(ended) >= 9 and min(ended) >= generator.MIN_PHRASES == 4
+    assert len(ended) >= 9 and min(ended) >= generator.MIN_PHRASES == 3
 
 
 def notes_in_key(model, key_pull, events=400):
@@ -312,6 +313,23 @@ def notes_in_key(model, key_pull, events=400):
     played = [composer.next_event() for _ in range(events)]
     key = composer.generator.speller.key
     return measures.in_scale(played, key), key
+
+
+def test_generate_and_serve_draw_at_the_default_temperature_unless_told(tiny_model, monkeypatch):
+    """One default temperature (``generator.TEMPERATURE``, warmer than the model's own odds)
+    for the generator, the composer and the options of ``generate`` and ``serve``; a flag or
+    ``PLAYBACH_TEMPERATURE`` changes it."""
+    def parsed(*argv):
+        parser = argparse.ArgumentParser()
+        options.add_music_arguments(parser)
+        return parser.parse_args(argv).temperature
+
+    monkeypatch.delenv("PLAYBACH_TEMPERATURE", raising=False)
+    assert parsed() == generator.TEMPERATURE == 1.1
+    assert Composer(model_file(tiny_model), seed=SEED).generator.temperature == 1.1
+    assert parsed("--temperature", "0.8") == 0.8
+    monkeypatch.setenv("PLAYBACH_TEMPERATURE", "0.9")
+    assert parsed() == 0.9
 
 
 def test_key_pull_keeps_more_notes_in_the_key_the_piece_began_in(tiny_model, monkeypatch):

@@ -11,6 +11,7 @@ import playbach_protocol as protocol
 from playbach.music import Voicer
 from playbach.corpus import store
 from playbach.corpus.midi import Piece
+from playbach.engine import generator
 from playbach.model import dataset
 from playbach.model.card import card_for, load_card
 from playbach.model.vocabulary import (CONTINUES, END, HOLD, IGNORED, NONE, PAD, PHRASE, PIECE,
@@ -354,6 +355,9 @@ def test_eval_reports_model_and_baselines_on_the_test_split(tiny_model, bach_cor
     assert music["held_out_bach"]["four_note_pairs"] > 10  # 3 test chorales after their openings
     for name in ("generated", "ngram"):
         assert music[name]["longest_repeat"] <= 4 and 0 <= music[name]["duration_tv"] <= 1
+    # Sampled as generate and serve sample by default, and once at the model's own odds.
+    assert music["temperature"] == generator.TEMPERATURE != 1
+    assert music["generated_temperature_1"]["pieces"] == len(card["split"]["test"])
 
 
 def test_eval_runs_a_window_model_too(tiny_model, bach_corpus):

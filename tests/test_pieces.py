@@ -2,7 +2,7 @@
 (``--piece-events``), breathes, and plays the next after the next shipped primer; the status
 says which piece plays and how far; ``playbach watch`` marks where a piece ends and the next
 begins. Real mosquitto, the real TFLite interpreter on the shipped model (which ends no piece
-before its fourth phrase, ``min_phrases``, so the caps here, of a few events, end its pieces)
+before its third phrase, ``min_phrases``, so the caps here, of a few events, end its pieces)
 and on the tiny model trained by the tests (whose form head ends pieces within a few events)."""
 import io
 import signal
@@ -20,7 +20,7 @@ from playbach.model.card import SHIPPED_CARD
 from test_serve import (PRIMER, SEED, TIMEOUT, Listener, broker_args, finish, ms,  # noqa: F401
                         prefix, serve)  # (a fixture)
 
-CAP = 20  # events: a piece of the shipped model, which has not had four phrases by then
+CAP = 20  # events: a piece of the shipped model, which has not had three phrases by then
 BREATH = 3  # beats: 300 ms at the tests' 600 bpm, more than the lead (200 ms)
 
 
@@ -120,7 +120,7 @@ def test_a_piece_the_model_ends_ends_before_the_cap(tiny_model, mosquitto, prefi
 def test_the_next_piece_is_ready_at_once_and_a_new_setting_keeps_it():
     """The generating process ends a piece at the cap and primes the next at once; a setting
     changed once the last event of a piece has been taken applies to the next piece, which
-    still begins there (the shipped model, four phrases short of an end: every piece ends at the
+    still begins there (the shipped model, three phrases short of an end: every piece ends at the
     cap)."""
     path = model_file(SHIPPED_CARD)
     first = primers.from_tokens(PRIMER)

@@ -60,7 +60,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from playbach.engine.generator import SAMPLER
+    from playbach.engine.generator import SAMPLER, TEMPERATURE
     from playbach.engine.music import music_check
     from playbach.model.card import max_notes
     from playbach.model.evaluate import Evaluation, best_symbol_order
@@ -87,6 +87,8 @@ def run(args):
         plain = {option: False for option in SAMPLER}
         if plain not in tried:
             players["generated_plain"] = (evaluation.model, plain)
+        if TEMPERATURE != 1:
+            players["generated_temperature_1"] = (evaluation.model, {"temperature": 1.0})
         ngram = evaluation.ngram_player(best_symbol_order(report))
         if ngram is not None:
             players["ngram"] = (ngram, {})

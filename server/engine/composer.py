@@ -3,7 +3,7 @@ import random
 from pathlib import Path
 
 from playbach.engine import primer as primers
-from playbach.engine.generator import Generator
+from playbach.engine.generator import TEMPERATURE, Generator
 from playbach.model.card import SHIPPED_CARD, card_for, max_notes
 from playbach.model.runtime import open_model
 
@@ -27,8 +27,8 @@ class Composer:
     options, by name (:data:`~playbach.engine.generator.SAMPLER` names them and their
     defaults)."""
 
-    def __init__(self, model_path, seed=None, temperature=1.0, top_k=0, top_p=1.0, keys=None,
-                 **sampler):
+    def __init__(self, model_path, seed=None, temperature=TEMPERATURE, top_k=0, top_p=1.0,
+                 keys=None, **sampler):
         self.model_path, self.keys, self.sampler = Path(model_path), keys, sampler
         card_path, _ = card_for(model_path)
         self.card, vocabulary, model = open_model(model_path, keys)

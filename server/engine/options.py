@@ -12,7 +12,7 @@ import playbach_protocol as protocol
 
 from playbach.engine import primer
 from playbach.engine.composer import Composer, model_file
-from playbach.engine.generator import KEY_PULL, MIN_PHRASES, SAMPLER
+from playbach.engine.generator import KEY_PULL, MIN_PHRASES, SAMPLER, TEMPERATURE
 
 
 def env(name, default=None, kind=str):
@@ -44,7 +44,7 @@ SAMPLER_HELP = {
                  "drawn again until it sounds it, else at the next phrase end)",
     "key_pull": "make a note outside the key the piece began in less likely (%g nats)"
                 % KEY_PULL,
-    "min_phrases": "end a piece no sooner than the %dth phrase it plays (after the primer)"
+    "min_phrases": "end a piece no sooner than after %d phrases of its own (the primer's aside)"
                    % MIN_PHRASES,
 }
 
@@ -81,9 +81,10 @@ def add_music_arguments(parser, default_bpm=DEFAULT_BPM):
     group.add_argument("--seed", type=int, default=env("SEED", None, int),
                        help="random seed, for the same music again [PLAYBACH_SEED] "
                        "(default: random)")
-    group.add_argument("--temperature", type=float, default=env("TEMPERATURE", 1.0, float),
-                       help="below 1 plays safer, above 1 wilder [PLAYBACH_TEMPERATURE] "
-                       "(default: 1)")
+    group.add_argument("--temperature", type=float, default=env("TEMPERATURE", TEMPERATURE, float),
+                       help="1 draws at the model's own odds, below it safer, above it wilder "
+                       "[PLAYBACH_TEMPERATURE] (default: %g: the rhythm nearest Bach's)"
+                       % TEMPERATURE)
     group.add_argument("--top-k", type=int, default=env("TOP_K", 0, int),
                        help="sample among the K likeliest only [PLAYBACH_TOP_K] (default: 0, all)")
     group.add_argument("--top-p", type=float, default=env("TOP_P", 1.0, float),

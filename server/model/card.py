@@ -316,6 +316,7 @@ def _embeddings(hyper):
 
 
 MUSIC_ROWS = {"generated": "the model", "generated_plain": "the model, no sampler option",
+              "generated_temperature_1": "the model, at temperature 1 (its own odds)",
               "ngram": "the best symbol n-gram", "held_out_bach": "Bach (held out)",
               "corpus": "the corpus"}
 
@@ -341,11 +342,12 @@ def _music_note(music):
             "phrase ending is an event of 2 beats or more after a shorter one; the key is the "
             "opening's (Krumhansl-Kessler), the tonic chord its tonic in the bass with its "
             "third (major or minor) and fifth; a piece the cap stops does not end on it. The "
-            "model and the n-gram are sampled with the sampler's options as `generate` and "
-            "`serve` have them by default; each row between turns one of them the other way, "
-            "and *no sampler option* all off."
+            "model and the n-gram are sampled as `generate` and `serve` sample by default (at "
+            "temperature %g, with the sampler's options); each row between turns one of them "
+            "the other way, *no sampler option* all off, and *at temperature 1* draws at the "
+            "model's own odds."
             % (music["openings"], music["samples"], "" if music["samples"] == 1 else "s each",
-               music["seed"], music["cap"]))
+               music["seed"], music["cap"], music.get("temperature", 1)))
 
 
 def _versus(report, field):
