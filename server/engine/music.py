@@ -54,8 +54,9 @@ def play(generator, piece, cap=CAP):
 def music_check(players, vocabulary, pieces, max_notes, seed=0, samples=SAMPLES, cap=CAP,
                 reference="held_out_bach"):
     """Play ``samples`` pieces from the opening of each of ``pieces`` with each of ``players``
-    (``{name: (model, sampler settings)}``: a generator's model and its settings; each draws
-    from ``seed``) and measure them beside the rest of ``pieces`` (named ``reference``)."""
+    (``{name: (model, sampler settings)}``: a generator's model and its settings, the sampler's
+    options or a temperature, ``TEMPERATURE`` unless given, which the result records; each
+    draws from ``seed``) and measure them beside the rest of ``pieces`` (named ``reference``)."""
     judged = [measure(piece, piece.events[opening(piece):],
                      piece.parts[opening(piece):] if piece.parts else None, True)
               for piece in pieces]
