@@ -264,7 +264,8 @@ def test_tonic_end_ends_a_piece_played_on_at_its_next_phrase_end_on_the_tonic(ti
     tonic chord: no phrase end on the tonic passes after the model has meant to end. (16 draws:
     the tiny model's pieces play on often enough to see it.)"""
     monkeypatch.setattr("playbach.engine.generator.CADENCE_DRAWS", 16)
-    composer = Composer(model_file(tiny_model), seed=SEED, tonic_end=True, min_phrases=False)
+    composer = Composer(model_file(tiny_model), seed=SEED, tonic_end=True, min_phrases=False,
+                        end_pull=False)
     played_on = ended_later = 0
     for index, primer in enumerate(list(composer.primers.values()) * 2):
         composer.begin(primer, seed=SEED + index)
@@ -306,6 +307,33 @@ def test_min_phrases_ends_a_piece_no_sooner_than_its_third_phrase(tiny_model):
     assert None not in plain and sum(count < generator.MIN_PHRASES for count in plain) >= 5
     ended = [count for count in held if count is not None]
     assert len(ended) >= 9 and min(ended) >= generator.MIN_PHRASES == 3
+
+
+def lengths_of_pieces(model, end_pull, pieces=24, cap=300):
+    """How many events each of ``pieces`` pieces played from the model's primers lasted until
+    the model ended it (``cap`` where it did not), with ``end_pull`` alone of the options."""
+    composer = Composer(model_file(model), seed=SEED, end_pull=end_pull, tonic_end=False,
+                        min_phrases=False)
+    primers, lengths = list(composer.primers.values()), []
+    for index in range(pieces):
+        composer.begin(primers[index % len(primers)], seed=SEED + index)
+        lengths.append(next((count for count in range(1, cap + 1)
+                             if composer.generate().piece_end), cap))
+    return lengths
+
+
+def test_end_pull_ends_pieces_sooner_the_stronger_it_pulls(tiny_model, monkeypatch):
+    """With end_pull every close that ends the piece is END_PULL nats more likely than the
+    model says: the same primers and seeds give shorter pieces, the more so the stronger the
+    pull, and every piece still ends."""
+    plain = lengths_of_pieces(tiny_model, False)
+    pulled = lengths_of_pieces(tiny_model, True)
+    monkeypatch.setattr(generator, "END_PULL", 3.0)
+    held = lengths_of_pieces(tiny_model, True)
+    print("piece lengths: plain %s, pulled %s, END_PULL 3: %s" % (plain, pulled, held))
+    assert max(plain + pulled + held) < 300
+    assert np.median(held) < np.median(pulled) < np.median(plain)
+    assert sum(held) < sum(pulled) < sum(plain)
 
 
 def notes_in_key(model, key_pull, events=400):

@@ -12,7 +12,8 @@ import playbach_protocol as protocol
 
 from playbach.engine import primer
 from playbach.engine.composer import Composer, model_file
-from playbach.engine.generator import KEY_PULL, MIN_PHRASES, SAMPLER, TEMPERATURE
+from playbach.engine.generator import END_PULL, KEY_PULL, MIN_PHRASES, SAMPLER, \
+    TEMPERATURE
 
 
 def env(name, default=None, kind=str):
@@ -46,6 +47,8 @@ SAMPLER_HELP = {
                 % KEY_PULL,
     "min_phrases": "end a piece no sooner than after %d phrases of its own (the primer's aside)"
                    % MIN_PHRASES,
+    "end_pull": "make the end of a piece more likely than the model says (%g nats): on its own "
+                "it plays on longer than Bach" % END_PULL,
 }
 
 
