@@ -251,8 +251,8 @@ def held_out_windows(card_path, corpus, count=3):
     vocabulary = Vocabulary.from_card(card)
     pieces = dataset.pieces_by_name(store.load_pieces(corpus),
                                     card["split"]["validation"] + card["split"]["test"])
-    inputs, _ = dataset.windows(dataset.encode(pieces, vocabulary),
-                                card["hyperparameters"]["window"], card["hyperparameters"]["window"])
+    window = card["hyperparameters"]["window"]
+    inputs, _ = dataset.windows(dataset.encode(pieces, vocabulary), window, window)
     full = (inputs.symbol != vocabulary.pad).all(axis=1)
     return Step(*(values[full][:count] for values in inputs))
 
@@ -545,7 +545,8 @@ def write_tune(path, chords, ticks=240):
     wait = 0
     for chord in chords:
         for i, note in enumerate(chord):
-            track.append(mido.Message("note_on", note=note, velocity=90, time=wait if i == 0 else 0))
+            track.append(mido.Message("note_on", note=note, velocity=90,
+                                      time=wait if i == 0 else 0))
         if chord:
             wait = 0
         for i, note in enumerate(chord):

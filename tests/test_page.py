@@ -236,7 +236,8 @@ class Page:
 
     def __init__(self, browser, url, **context):
         """``context``: Playwright's browser context options (a laptop's viewport unless given)."""
-        self.context = browser.new_context(**{"viewport": {"width": 1100, "height": 900}, **context})
+        self.context = browser.new_context(
+            **{"viewport": {"width": 1100, "height": 900}, **context})
         self.page = self.context.new_page()
         self.requests, self.errors = [], []
         self.page.on("request", lambda request: self.requests.append(request.url))
@@ -533,7 +534,8 @@ def test_the_page_fits_a_phone(browser):
             return {
               scroll: document.documentElement.scrollWidth,
               roll: box(document.querySelector('#roll')).width,
-              labels: [...document.querySelectorAll('form .row label, form.row label')].filter(shown)
+              labels: [...document.querySelectorAll('form .row label, form.row label')]
+                .filter(shown)
                 .map((l) => [box(l).width, box(l.closest('.row')).width]),
               targets: [...document.querySelectorAll('input:not([type=checkbox]), select, button')]
                 .filter(shown).map((e) => [e.id || e.textContent, box(e).height,

@@ -99,7 +99,8 @@ def test_the_interpreter_names_a_damaged_file(tmp_path, damage):
         with pytest.raises(ModelError, match="^%s: not a TFLite model" % path):
             kind(path)
     window = MODELS / CARD["files"]["window"]["int8"]  # a TFLite model, of the other kind
-    with pytest.raises(ModelError, match="not a playbach step model \\(it reads no symbol, h0, c0\\)$"):
+    with pytest.raises(ModelError,
+                       match="not a playbach step model \\(it reads no symbol, h0, c0\\)$"):
         StepModel(window)
 
 

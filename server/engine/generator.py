@@ -48,9 +48,9 @@ CADENCE_DRAWS = 64
 MIN_PHRASES = 3
 KEY_PULL = 0.4  # nats taken from a note outside the piece's key (key_pull): 67 % as likely
 # Nats given to every close that ends the piece (end_pull): on its own the model ends its pieces
-# later than Bach. Read from his notes it already gives the end at his last phrases too little (the
-# odds of 0.37 where he ends 0.53 of them: 0.65 nats); playing, more so. Validation openings, two
-# seeds of 8 pieces each: median 110 events without, 97.5 at 0.8, 95 at 0.9, 89 at 1 (Bach 94).
+# later than Bach. Read from his pieces it gives their end 0.37 at his phrase ends from the 8th on,
+# where he ends 0.53 of them (0.65 nats short in the odds); playing, more so. Validation openings,
+# two seeds of 8 pieces each: median 110 events without, 97.5 at 0.8, 95 at 0.9, 89 at 1 (Bach 94).
 END_PULL = 0.9
 # The temperature unless told: drawn at the model's own odds (1), its music is plainer than
 # Bach's, with fewer of his quarter-beat notes; a little warmer brings his rhythm back (duration
@@ -103,9 +103,9 @@ class Generator:
     than the model says (once the key is known: from the primer's end). With ``min_phrases``, a
     piece ends no sooner than at the end of the ``MIN_PHRASES``-th phrase it plays (the
     primer's aside: what a listener hears): where the model would end it sooner, its close is
-    drawn again among those that go on. With ``end_pull``, the piece's end is ``END_PULL`` nats
-    more likely, wherever the model offers it, than the model says. ``temperature`` (default ``TEMPERATURE``) flattens every
-    draw above 1 and sharpens it below."""
+    drawn again among those that go on. With ``end_pull``, every close that ends the piece is
+    ``END_PULL`` nats more likely than the model says. ``temperature`` (default
+    ``TEMPERATURE``) flattens every draw above 1 and sharpens it below."""
 
     def __init__(self, model, vocabulary, seed=None, temperature=TEMPERATURE, top_k=0,
                  top_p=1.0, *, max_notes, max_repeats=4, voice_leading=SAMPLER["voice_leading"],

@@ -40,7 +40,8 @@ def _signature_runner(path, kind, inputs):
     try:
         runner = interpreter.get_signature_runner()
     except ValueError as error:
-        raise ModelError("%s: not a playbach %s model (%s)" % (path, kind, _shortened(error))) from None
+        raise ModelError("%s: not a playbach %s model (%s)"
+                         % (path, kind, _shortened(error))) from None
     missing = [name for name in inputs if name not in runner.get_input_details()]
     if missing:
         raise ModelError("%s: not a playbach %s model (it reads no %s)"
