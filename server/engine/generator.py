@@ -113,9 +113,8 @@ class Generator:
                  min_phrases=SAMPLER["min_phrases"], end_pull=SAMPLER["end_pull"]):
         self.vocabulary = vocabulary
         self.voice_leading, self.tonic_end, self.key_pull = voice_leading, tonic_end, key_pull
-        self.min_phrases = min_phrases
-        self._end_pull = END_PULL * np.array([form == PIECE for form, _ in vocabulary.closes]) \
-            if end_pull else 0.0
+        self.min_phrases, self.end_pull = min_phrases, end_pull
+        self._ends_piece = np.array([form == PIECE for form, _ in vocabulary.closes])
         self._out_of_key = {}
         self.reader = reader_for(model)
         self.speller = vocabulary.speller()
@@ -220,9 +219,12 @@ class Generator:
         model chooses (``end`` None), or it ends (True) or goes on (False)."""
         allowed = None
         if end is not None and PIECE in self.vocabulary.forms:
-            allowed = np.array([(form == PIECE) == end for form, _ in self.vocabulary.closes])
-        return self.vocabulary.closes[sample(self.log_probs["duration"] + self._end_pull,
-                                             self.rng, self.temperature, allowed=allowed)]
+            allowed = self._ends_piece == end
+        log_probs = self.log_probs["duration"]
+        if self.end_pull:
+            log_probs = log_probs + END_PULL * self._ends_piece
+        return self.vocabulary.closes[sample(log_probs, self.rng, self.temperature,
+                                             allowed=allowed)]
 
     def _on_tonic(self):
         """Whether the event drawn so far sounds the tonic chord of the piece's key."""

@@ -12,8 +12,8 @@ import playbach_protocol as protocol
 
 from playbach.engine import primer
 from playbach.engine.composer import Composer, model_file
-from playbach.engine.generator import END_PULL, KEY_PULL, MIN_PHRASES, SAMPLER, \
-    TEMPERATURE
+from playbach.engine.generator import (END_PULL, KEY_PULL, MIN_PHRASES, SAMPLER,
+                                       TEMPERATURE)
 
 
 def env(name, default=None, kind=str):

@@ -342,11 +342,10 @@ def _music_note(music):
             "phrase ending is an event of 2 beats or more after a shorter one; the key is the "
             "opening's (Krumhansl-Kessler), the tonic chord its tonic in the bass and above it "
             "nothing but the tonic, a third (major or minor) and the fifth; a piece the cap "
-            "stops does not end on it. The "
-            "model and the n-gram are sampled as `generate` and `serve` sample by default (at "
-            "temperature %g, with the sampler's options); each row between turns one of them "
-            "the other way, *no sampler option* all off, and *at temperature 1* draws at the "
-            "model's own odds."
+            "stops does not end on it. The model and the n-gram are sampled as `generate` and "
+            "`serve` sample by default (at temperature %g, with the sampler's options); each "
+            "row between turns one of them the other way, *no sampler option* all off, and *at "
+            "temperature 1* draws at the model's own odds."
             % (music["openings"], music["samples"], "" if music["samples"] == 1 else "s each",
                music["seed"], music["cap"], music.get("temperature", 1)))
 
